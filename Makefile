@@ -1,0 +1,55 @@
+# rlfoundry: `make demo` runs the speech loop on the bundled sample; `make test` runs the tests.
+# Both create .venv on first use: torch 2.13.0 (CPU) first, then the project under a
+# constraint that keeps that torch (any other torch request pulls CUDA wheels).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export RLFOUNDRY_HOME ?= $(CURDIR)/.rlfoundry
+export DAGSTER_HOME ?= $(RLFOUNDRY_HOME)/dagster
+
+SAMPLE := data/sample
+
+.PHONY: setup test test-slow lint demo ui bench sample-data clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/pytest -q
+
+test-slow: setup
+	$(BIN)/pytest -q -m slow
+
+demo: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/rlfoundry ingest $(SAMPLE)/audio/train.jsonl --batch sample-train
+	$(BIN)/rlfoundry ingest $(SAMPLE)/audio/dev.jsonl --batch sample-dev
+	$(BIN)/rlfoundry ingest $(SAMPLE)/images --batch sample-images
+	$(BIN)/rlfoundry ingest $(SAMPLE)/videos --batch sample-videos
+	$(BIN)/rlfoundry job speech_labeling --batch sample-train
+	$(BIN)/rlfoundry job speech_eval --batch sample-dev
+
+ui: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: setup
+	$(BIN)/python benchmarks/nbest_throughput.py
+	$(BIN)/python benchmarks/ingest_scaling.py
+
+sample-data: setup
+	$(BIN)/python scripts/make_sample_data.py
+
+clean:
+	rm -rf $(RLFOUNDRY_HOME)

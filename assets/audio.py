@@ -1,0 +1,64 @@
+"""Speech labeling assets: N-best hypotheses for every clip of a batch."""
+
+
+import json
+
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+import sql
+from assets.common import batches, progress_logger
+from labeling.asr_labels import NBestParams, hypothesis_rows
+from labeling.media import load_audio
+from resources.model_hub import ModelHub
+from resources.warehouse import Warehouse
+
+CLIPS_SQL = "queries/clips_for_batch"
+
+
+class HypothesesConfig(Config):
+    model: str = Field("", description="ASR model (hub id, folder, CTranslate2 folder); "
+                       "empty = the model hub's baseline.")
+    num_beams: int = Field(4, description="Beam width; every beam is kept as a hypothesis.")
+    num_samples: int = Field(4, description="Temperature samples per clip, on top of the beams.")
+    temperature: float = Field(0.7, description="Sampling temperature (≈0.7 keeps samples "
+                               "close to the beam's quality).")
+    seed: int = Field(0, description="Seed of the sampling; same seed, same hypotheses.")
+    batch_size: int = Field(8, description="Clips per forward pass (batched by duration).")
+
+
+def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None) -> list[dict]:
+    """The batch's clips (optionally only some `split` tags), tags parsed."""
+    rows = warehouse.fetch_dicts(sql.load(CLIPS_SQL), {"batch": batch, "splits": splits or []})
+    return [{**r, "tags": json.loads(r["tags"])} for r in rows]
+
+
+def load_16k(path: str):
+    return load_audio(path)[0]
+
+
+@asset(partitions_def=batches, group_name="speech", deps=["audio_clips"],
+       code_version=f"1-{sql.digest(CLIPS_SQL, 'schema/asr_hypotheses')}")
+def asr_hypotheses(
+    context: AssetExecutionContext, config: HypothesesConfig, warehouse: Warehouse,
+    model_hub: ModelHub,
+) -> MaterializeResult:
+    """Beam N-best plus temperature samples per clip, each with its average token log-prob."""
+    batch = context.partition_key
+    clips = load_clips(warehouse, batch)
+    asr = model_hub.load_asr(config.model or None)
+    context.log.info(f"{len(clips)} clips, model {asr.name}")
+    params = NBestParams(config.num_beams, config.num_samples, config.temperature,
+                         config.seed, config.batch_size)
+    rows, failures = hypothesis_rows(asr, clips, params, load_16k,
+                                     progress=progress_logger(context, "hypotheses", every=16))
+    warehouse.write_partition("asr_hypotheses", batch, rows)
+    warehouse.write_quarantine("asr_hypotheses", batch, failures)
+    distinct = len({(r["clip_id"], r["text"]) for r in rows})
+    return MaterializeResult(metadata={
+        "clips": len(clips) - len(failures),
+        "hypotheses": len(rows),
+        "distinct_per_clip": round(distinct / max(1, len(clips) - len(failures)), 2),
+        "failed_clips": len(failures),
+        "model": MetadataValue.text(asr.name),
+    })

@@ -1,0 +1,62 @@
+"""Evaluation assets: WER/CER of a model on a batch, overall and per tag group."""
+
+
+import json
+from datetime import UTC, datetime
+
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+import sql
+from assets.audio import CLIPS_SQL, load_16k, load_clips
+from assets.common import batches, png_markdown, progress_logger
+from resources.model_hub import ModelHub
+from resources.warehouse import Warehouse
+from training.evaluate import evaluate_clips, write_report
+from training.metrics import plot_report, to_markdown
+
+
+class EvalConfig(Config):
+    model: str = Field("", description="Model to evaluate; empty = the model hub's baseline.")
+    splits: list[str] = Field(default_factory=list, description="Only clips whose `split` tag "
+                              "is one of these (e.g. ['dev']); empty = every clip of the batch.")
+    group_by: list[str] = Field(default_factory=lambda: ["accent", "snr_db"],
+                                description="Tags to report WER/CER per value of.")
+    batch_size: int = Field(8, description="Clips per forward pass.")
+
+
+@asset(partitions_def=batches, group_name="evaluation", deps=["audio_clips"],
+       code_version=f"1-{sql.digest(CLIPS_SQL, 'schema/asr_eval')}")
+def asr_baseline_eval(
+    context: AssetExecutionContext, config: EvalConfig, warehouse: Warehouse,
+    model_hub: ModelHub,
+) -> MaterializeResult:
+    """The baseline model's WER and CER on a batch, per tag group, with a table and a plot."""
+    batch = context.partition_key
+    asr = model_hub.load_asr(config.model or None)
+    clips = load_clips(warehouse, batch, config.splits)
+    result = evaluate_clips(asr, clips, load_16k, config.group_by, batch_size=config.batch_size,
+                            progress=progress_logger(context, "evaluated", every=16))
+    now = datetime.now(UTC)
+    warehouse.write_partition("asr_eval", batch, [
+        {**u, "tags": _json(u["tags"]), "eval_name": "baseline", "model": asr.name,
+         "created_at": now} for u in result.utterances
+    ], shard="baseline")
+    report_dir = warehouse.report_dir("asr_baseline_eval", batch)
+    json_path = write_report(result, asr.name, report_dir / "report.json")
+    png = plot_report(result.report, report_dir / "wer_by_group.png")
+    overall = result.report.overall
+    return MaterializeResult(metadata={
+        "wer": round(overall.wer, 4),
+        "cer": round(overall.cer, 4),
+        "utterances": len(result.utterances),
+        "failed_clips": len(result.failures),
+        "model": MetadataValue.text(asr.name),
+        "table": MetadataValue.md(to_markdown(result.report)),
+        "wer_by_group": png_markdown(png, "WER by group"),
+        "report": MetadataValue.path(str(json_path)),
+    })
+
+
+def _json(tags: dict) -> str:
+    return json.dumps(tags, sort_keys=True, ensure_ascii=False, default=str)

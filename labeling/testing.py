@@ -1,0 +1,75 @@
+"""Builders of small media files and manifests for tests and examples.
+
+Every test makes its data the same way, here, in milliseconds.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> write_tone(d / "a.wav", seconds=0.5).stat().st_size > 0
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+
+def write_tone(
+    path: str | Path, *, seconds: float = 1.0, sample_rate: int = 16000, channels: int = 1,
+    freq: float = 440.0, amplitude: float = 0.3, seed: int = 0,
+) -> Path:
+    """A tone with a little noise (so each seed gives different bytes), in the format of `path`."""
+    path = Path(path)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    noise = np.random.default_rng(seed).normal(0, 0.01, t.shape)
+    mono = amplitude * np.sin(2 * np.pi * freq * t) + noise
+    data = np.stack([mono] * channels, axis=1) if channels > 1 else mono
+    sf.write(path, data.astype(np.float32), sample_rate)
+    return path
+
+
+def write_silence(path: str | Path, *, seconds: float = 1.0, sample_rate: int = 16000) -> Path:
+    sf.write(path, np.zeros(int(seconds * sample_rate), dtype=np.float32), sample_rate)
+    return Path(path)
+
+
+def write_image(path: str | Path, size: tuple[int, int] = (64, 48), color=(200, 30, 30)) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", size, color).save(path)
+    return Path(path)
+
+
+def write_video(path: str | Path, *, frames: int = 10, fps: int = 10,
+                size: tuple[int, int] = (64, 48)) -> Path:
+    """A short H.264 video of a square moving left to right."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(frames):
+            img = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+            x = (i * 4) % (size[0] - 8)
+            img[10:18, x : x + 8] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return Path(path)
+
+
+def write_manifest(path: str | Path, records: Iterable[Mapping[str, Any] | bytes]) -> Path:
+    """A JSONL manifest; a `bytes` record is written raw (to make broken lines)."""
+    path = Path(path)
+    with path.open("wb") as fh:
+        for rec in records:
+            fh.write(rec if isinstance(rec, bytes) else json.dumps(rec).encode())
+            fh.write(b"\n")
+    return path

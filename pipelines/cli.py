@@ -1,0 +1,120 @@
+"""The `rlfoundry` command line: the same runs a user starts from the Dagster UI.
+
+    rlfoundry ingest data/sample/audio/dev.jsonl --batch sample-dev
+    rlfoundry job speech_eval --batch sample-dev
+    rlfoundry evaluate --model bundled:whisper-tiny.en --manifest dev.jsonl --group-by accent
+    rlfoundry models import-ct2 path/to/faster-whisper-dir out/whisper-hf
+
+Runs go to the Dagster instance in `$DAGSTER_HOME` (default
+`$RLFOUNDRY_HOME/dagster`), so they show in `dagster dev` started with the same home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from resources.home import rlfoundry_home
+
+
+def _instance():
+    from dagster import DagsterInstance
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(rlfoundry_home() / "dagster")))
+    home.mkdir(parents=True, exist_ok=True)
+    return DagsterInstance.get()
+
+
+def _run_job(job_name: str, batch: str, run_config: dict | None = None) -> None:
+    """Execute a job of the Definitions for one batch partition and print what it produced."""
+    from pipelines.definitions import defs
+    from pipelines.report import print_materializations
+
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(
+        partition_key=batch, instance=_instance(), run_config=run_config or {},
+        raise_on_error=False,
+    )
+    print_materializations(result)
+    if not result.success:
+        raise click.ClickException(f"Run {result.run_id} of job {job_name!r} for batch "
+                                   f"{batch!r} failed; see the errors above or the Dagster UI.")
+
+
+@click.group()
+def main() -> None:
+    """rlfoundry: raw media to verified training data and better models."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--batch", required=True, help="Partition name, e.g. 2026-11-21 or accents-v2.")
+@click.option("--allowed-root", "allowed_roots", multiple=True, type=click.Path(path_type=Path),
+              help="Folder that manifest paths may point into (repeatable; default: the "
+              "manifest's or folder's own).")
+def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...]) -> None:
+    """Register PATH (a JSONL manifest or a folder) as batch partition BATCH and ingest it."""
+    from pipelines.partitions import BATCHES
+    from resources.warehouse import Warehouse, check_partition_name
+
+    check_partition_name(batch)
+    Warehouse().register_batch(batch, path, allowed_roots)
+    instance = _instance()
+    if not instance.has_dynamic_partition(BATCHES, batch):
+        instance.add_dynamic_partitions(BATCHES, [batch])
+    _run_job("ingest", batch)
+
+
+@main.command()
+@click.argument("job_name")
+@click.option("--batch", required=True, help="The batch partition to run for.")
+@click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
+              help="Run config as JSON (the same shape as the UI's launchpad).")
+def job(job_name: str, batch: str, config_file: Path | None) -> None:
+    """Run JOB_NAME (ingest, speech_labeling, speech_eval) for one batch."""
+    run_config = json.loads(config_file.read_text()) if config_file else None
+    _run_job(job_name, batch, run_config)
+
+
+@main.command()
+@click.option("--model", default="bundled:whisper-tiny.en", show_default=True,
+              help="Hub id, transformers folder, CTranslate2 folder or bundled:whisper-tiny.en.")
+@click.option("--manifest", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--group-by", default="", help="Comma-separated tags, e.g. accent,snr_db.")
+@click.option("--split", "splits", multiple=True, help="Only lines with this `split` tag.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report here.")
+@click.option("--batch-size", default=8, show_default=True)
+def evaluate(model: str, manifest: Path, group_by: str, splits: tuple[str, ...],
+             json_out: Path | None, batch_size: int) -> None:
+    """WER and CER of MODEL on a manifest, overall and per group."""
+    from pipelines.evaluate_cli import run_evaluation
+
+    run_evaluation(model, manifest, [g for g in group_by.split(",") if g], list(splits),
+                   json_out, batch_size)
+
+
+@main.group()
+def models() -> None:
+    """Model import and conversion."""
+
+
+@models.command("import-ct2")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dest", type=click.Path(path_type=Path))
+def import_ct2(src: Path, dest: Path) -> None:
+    """Convert a CTranslate2 / faster-whisper Whisper folder SRC into a transformers folder DEST."""
+    from models.ct2_import import import_ct2_whisper
+
+    if dest.exists():
+        raise click.ClickException(f"{dest} already exists; choose a new folder.")
+    out = import_ct2_whisper(src, dest)
+    click.echo(f"Imported {src} -> {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

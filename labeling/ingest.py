@@ -33,7 +33,9 @@ from labeling.media import (
     sha256_file,
 )
 
-Progress = Callable[[int, int], None]
+Progress = Callable[[int], None]
+Sink = Callable[[list[dict[str, Any]]], None]
+CHUNK_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,12 @@ class AudioLimits:
 
 @dataclass
 class IngestResult:
-    """Rows to write, items to quarantine, and how many duplicates were dropped."""
+    """Rows kept (collected here unless streamed to a sink), quarantine items, duplicates."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
+    ingested: int = 0
 
     def quarantine(self, entry: SourceEntry, reason: str, detail: str) -> None:
         self.quarantined.append(
@@ -77,22 +80,34 @@ def _dedupe(
 
 def _ingest(
     entries: Iterable[SourceEntry], known: Mapping[str, tuple[str, str]],
-    probe: Callable[[SourceEntry], dict[str, Any]], progress: Progress | None,
+    probe: Callable[[SourceEntry], dict[str, Any]], id_column: str,
+    progress: Progress | None, sink: Sink | None,
 ) -> IngestResult:
-    entries = list(entries)
-    result, seen, now = IngestResult(), {}, datetime.now(UTC)
-    for i, entry in enumerate(entries, start=1):
+    """Probe, hash and dedupe each entry; rows go to `sink` in chunks (or into the result).
+
+    Streaming keeps memory flat in the batch size: only hashes seen so far and
+    quarantine items (few) are held for the whole batch.
+    """
+    result, seen, now, chunk = IngestResult(), {}, datetime.now(UTC), []
+    emit = sink or result.rows.extend
+    for done, entry in enumerate(entries, start=1):
         try:
             _check_kind(entry)
             row = probe(entry)  # before dedupe: a broken file is reported as broken
             digest = sha256_file(entry.path)
             if not _dedupe(result, entry, digest, seen, known):
                 seen[digest] = str(entry.path)
-                result.rows.append(_base_row(entry, digest, now) | row)
+                chunk.append(_base_row(entry, id_column, digest, now) | row)
         except MediaError as err:
             result.quarantine(entry, err.reason, str(err))
+        if len(chunk) >= CHUNK_ROWS:
+            result.ingested += len(chunk)
+            emit(chunk)
+            chunk = []
         if progress:
-            progress(i, len(entries))
+            progress(done)
+    result.ingested += len(chunk)
+    emit(chunk)
     return result
 
 
@@ -104,9 +119,9 @@ def _check_kind(entry: SourceEntry) -> None:
                          f"as {entry.kind}; use the {kind}_filepath key")
 
 
-def _base_row(entry: SourceEntry, digest: str, now: datetime) -> dict[str, Any]:
+def _base_row(entry: SourceEntry, id_column: str, digest: str, now: datetime) -> dict[str, Any]:
     return {
-        "id": digest,
+        id_column: digest,
         "source_path": str(entry.path),
         "text": entry.text,
         "tags": json.dumps(entry.tags, sort_keys=True, ensure_ascii=False, default=str),
@@ -115,15 +130,10 @@ def _base_row(entry: SourceEntry, digest: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def _rename_id(result: IngestResult, id_column: str) -> IngestResult:
-    for row in result.rows:
-        row[id_column] = row.pop("id")
-    return result
-
-
 def ingest_audio(
     entries: Iterable[SourceEntry], limits: AudioLimits,
     known: Mapping[str, tuple[str, str]] | None = None, progress: Progress | None = None,
+    sink: Sink | None = None,
 ) -> IngestResult:
     """Decode, measure and hash each audio entry; quarantine what fails `limits`."""
 
@@ -135,12 +145,12 @@ def ingest_audio(
             "duration_s": info.duration_s, "rms_dbfs": info.rms_dbfs, "peak_dbfs": info.peak_dbfs,
         }
 
-    return _rename_id(_ingest(entries, known or {}, probe, progress), "clip_id")
+    return _ingest(entries, known or {}, probe, "clip_id", progress, sink)
 
 
 def ingest_images(
     entries: Iterable[SourceEntry], known: Mapping[str, tuple[str, str]] | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, sink: Sink | None = None,
 ) -> IngestResult:
     """Verify, measure and hash each image entry."""
 
@@ -149,12 +159,13 @@ def ingest_images(
         return {"format": info.format, "mode": info.mode, "width": info.width,
                 "height": info.height, "bytes": entry.path.stat().st_size}
 
-    return _rename_id(_ingest(entries, known or {}, probe, progress), "image_id")
+    return _ingest(entries, known or {}, probe, "image_id", progress, sink)
 
 
 def ingest_videos(
     entries: Iterable[SourceEntry], max_seconds: float | None = None,
     known: Mapping[str, tuple[str, str]] | None = None, progress: Progress | None = None,
+    sink: Sink | None = None,
 ) -> IngestResult:
     """Decode, measure and hash each video entry."""
 
@@ -164,4 +175,4 @@ def ingest_videos(
                 "fps": info.fps, "frame_count": info.frame_count, "duration_s": info.duration_s,
                 "has_audio": info.has_audio, "bytes": entry.path.stat().st_size}
 
-    return _rename_id(_ingest(entries, known or {}, probe, progress), "video_id")
+    return _ingest(entries, known or {}, probe, "video_id", progress, sink)

@@ -70,21 +70,30 @@ class SourceIssue:
         }
 
 
+def iter_source(
+    source: str | Path, allowed_roots: Sequence[str | Path] | None = None
+) -> Iterator[SourceEntry | SourceIssue]:
+    """Entries and issues of a manifest file or a folder, one at a time, in source order.
+
+    Allowed roots default to the manifest's (or the folder's) own folder.
+    """
+    source = Path(source).expanduser().resolve()
+    if source.is_dir():
+        yield from _read_folder(source, _resolve_roots(allowed_roots, source))
+    elif source.is_file():
+        yield from _read_manifest(source, _resolve_roots(allowed_roots, source.parent))
+    else:
+        raise FileNotFoundError(f"Source {source} is neither a manifest file nor a folder.")
+
+
 def read_source(
     source: str | Path, allowed_roots: Sequence[str | Path] | None = None
 ) -> tuple[list[SourceEntry], list[SourceIssue]]:
-    """Entries and issues of a manifest file or a folder (roots default to its own folder)."""
-    source = Path(source).expanduser().resolve()
-    if source.is_dir():
-        roots = _resolve_roots(allowed_roots, source)
-        results = list(_read_folder(source, roots))
-    elif source.is_file():
-        roots = _resolve_roots(allowed_roots, source.parent)
-        results = list(_read_manifest(source, roots))
-    else:
-        raise FileNotFoundError(f"Source {source} is neither a manifest file nor a folder.")
-    entries = [r for r in results if isinstance(r, SourceEntry)]
-    issues = [r for r in results if isinstance(r, SourceIssue)]
+    """All entries and all issues of a source, as two lists."""
+    entries: list[SourceEntry] = []
+    issues: list[SourceIssue] = []
+    for item in iter_source(source, allowed_roots):
+        (entries if isinstance(item, SourceEntry) else issues).append(item)
     return entries, issues
 
 

@@ -110,9 +110,10 @@ def import_ct2(src: Path, dest: Path) -> None:
     """Convert a CTranslate2 / faster-whisper Whisper folder SRC into a transformers folder DEST."""
     from models.ct2_import import import_ct2_whisper
 
-    if dest.exists():
-        raise click.ClickException(f"{dest} already exists; choose a new folder.")
-    out = import_ct2_whisper(src, dest)
+    try:
+        out = import_ct2_whisper(src, dest)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"Imported {src} -> {out}")
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -82,24 +83,29 @@ class Warehouse(ConfigurableResource):
         shard: str | None = None,
     ) -> int:
         """Replace the rows of one partition of `table` (its `batch` column is set here)."""
+        with self.partition_writer(table, partition, shard=shard) as writer:
+            writer.write(rows)
+        return len(rows)
+
+    @contextmanager
+    def partition_writer(self, table: str, partition: str, *, shard: str | None = None):
+        """Stream rows into one partition in chunks; it replaces the old one only on success.
+
+        Memory stays flat however many rows a partition has: each chunk is
+        typed through the table's DDL and appended to a temporary Parquet file,
+        renamed over the partition's file when the block exits without error.
+        """
         path = self.partition_path(table, partition, shard)
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect()
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        writer = _PartitionWriter(table, partition, tmp)
         try:
-            con.execute(sql.load(f"schema/{table}"))
-            if rows:
-                incoming = pa.Table.from_pylist([{**r, "batch": partition} for r in rows])
-                con.register("incoming", incoming)
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-            try:
-                con.execute(f"COPY {table} TO '{tmp}' (FORMAT parquet)")
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            yield writer
+            writer.close()
+            os.replace(tmp, path)
         finally:
-            con.close()
-        return len(rows)
+            writer.close()
+            tmp.unlink(missing_ok=True)
 
     def write_quarantine(
         self, asset: str, partition: str, items: Iterable[Mapping[str, Any]]
@@ -175,3 +181,32 @@ class Warehouse(ConfigurableResource):
                 f"`rlfoundry ingest PATH --batch {batch}`."
             )
         return rows[0]
+
+
+class _PartitionWriter:
+    """Types row chunks through a table's DDL (in DuckDB) and appends them to a Parquet file."""
+
+    def __init__(self, table: str, partition: str, path: Path) -> None:
+        self.table, self.partition, self.rows = table, partition, 0
+        self._con = duckdb.connect()
+        self._con.execute(sql.load(f"schema/{table}"))
+        schema = self._con.sql(f"SELECT * FROM {table}").to_arrow_table().schema
+        self._parquet = pq.ParquetWriter(path, schema)
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        incoming = pa.Table.from_pylist([{**r, "batch": self.partition} for r in rows])
+        self._con.register("incoming", incoming)
+        self._con.execute(f"INSERT INTO {self.table} BY NAME SELECT * FROM incoming")
+        self._con.unregister("incoming")
+        self._parquet.write_table(self._con.sql(f"SELECT * FROM {self.table}")
+                                  .to_arrow_table())
+        self._con.execute(f"DELETE FROM {self.table}")
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            self._con.close()
+            self._parquet = None

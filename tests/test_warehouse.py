@@ -66,3 +66,20 @@ def test_batch_registry_round_trip_and_missing_batch_message(warehouse, tmp_path
     assert warehouse.batch_source("b1")["source_kind"] == "folder"
     with pytest.raises(LookupError, match="rlfoundry ingest PATH --batch nope"):
         warehouse.batch_source("nope")
+
+
+def test_a_crash_while_streaming_a_partition_keeps_the_old_one(warehouse):
+    warehouse.write_partition("audio_clips", "a", [_clip(1)])
+    with pytest.raises(RuntimeError, match="crash"):
+        with warehouse.partition_writer("audio_clips", "a") as writer:
+            writer.write([_clip(2), _clip(3)])
+            raise RuntimeError("crash")
+    assert warehouse.fetch("SELECT clip_id FROM audio_clips") == [(f"{1:064x}",)]
+    assert [p.name for p in Path(warehouse.table_dir("audio_clips")).iterdir()] == ["a.parquet"]
+
+
+def test_streamed_chunks_make_one_partition(warehouse):
+    with warehouse.partition_writer("audio_clips", "a") as writer:
+        for i in range(3):
+            writer.write([_clip(2 * i), _clip(2 * i + 1)])
+    assert warehouse.count("audio_clips", "a") == 6

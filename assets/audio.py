@@ -25,6 +25,8 @@ class HypothesesConfig(Config):
                                "close to the beam's quality).")
     seed: int = Field(0, description="Seed of the sampling; same seed, same hypotheses.")
     batch_size: int = Field(8, description="Clips per forward pass (batched by duration).")
+    include_greedy: bool = Field(True, description="Also keep the greedy transcript (kind "
+                                 "'greedy'), the model's own default output.")
 
 
 def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None) -> list[dict]:
@@ -49,9 +51,9 @@ def asr_hypotheses(
     asr = model_hub.load_asr(config.model or None)
     context.log.info(f"{len(clips)} clips, model {asr.name}")
     params = NBestParams(config.num_beams, config.num_samples, config.temperature,
-                         config.seed, config.batch_size)
+                         config.seed, config.batch_size, config.include_greedy)
     rows, failures = hypothesis_rows(asr, clips, params, load_16k,
-                                     progress=progress_logger(context, "hypotheses", every=16))
+                                     progress=progress_logger(context, "hypotheses"))
     warehouse.write_partition("asr_hypotheses", batch, rows)
     warehouse.write_quarantine("asr_hypotheses", batch, failures)
     distinct = len({(r["clip_id"], r["text"]) for r in rows})

@@ -36,7 +36,7 @@ def asr_baseline_eval(
     asr = model_hub.load_asr(config.model or None)
     clips = load_clips(warehouse, batch, config.splits)
     result = evaluate_clips(asr, clips, load_16k, config.group_by, batch_size=config.batch_size,
-                            progress=progress_logger(context, "evaluated", every=16))
+                            progress=progress_logger(context, "evaluated"))
     now = datetime.now(UTC)
     warehouse.write_partition("asr_eval", batch, [
         {**u, "tags": _json(u["tags"]), "eval_name": "baseline", "model": asr.name,

@@ -20,6 +20,7 @@ class NBestParams:
     temperature: float = 0.7
     seed: int = 0
     batch_size: int = 8
+    include_greedy: bool = True
 
 
 def hypothesis_rows(
@@ -36,6 +37,7 @@ def hypothesis_rows(
         nbest = asr.nbest(
             audio, num_beams=params.num_beams, num_samples=params.num_samples,
             temperature=params.temperature, seed=params.seed, batch_size=params.batch_size,
+            include_greedy=params.include_greedy,
         ) if audio else []
         for clip, hyps in zip(chunk, nbest, strict=True):
             rows += [_row(asr.name, clip["clip_id"], h, params.seed, now) for h in hyps]

@@ -31,18 +31,41 @@ def _instance():
 
 def _run_job(job_name: str, batch: str, run_config: dict | None = None) -> None:
     """Execute a job of the Definitions for one batch partition and print what it produced."""
+    from dagster import DagsterInvalidConfigError
+
     from pipelines.definitions import defs
+    from pipelines.partitions import BATCHES
     from pipelines.report import print_materializations
 
-    job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(
-        partition_key=batch, instance=_instance(), run_config=run_config or {},
-        raise_on_error=False,
-    )
+    names = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
+    if job_name not in names:
+        raise click.ClickException(f"No job {job_name!r}; jobs: {', '.join(names)}.")
+    instance = _instance()
+    if not instance.has_dynamic_partition(BATCHES, batch):
+        raise click.ClickException(f"Batch {batch!r} is not registered; register it with "
+                                   f"`rlfoundry ingest PATH --batch {batch}`.")
+    try:
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            partition_key=batch, instance=instance, run_config=run_config or {},
+            raise_on_error=False,
+        )
+    except DagsterInvalidConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     print_materializations(result)
     if not result.success:
         raise click.ClickException(f"Run {result.run_id} of job {job_name!r} for batch "
-                                   f"{batch!r} failed; see the errors above or the Dagster UI.")
+                                   f"{batch!r} failed: {_first_error(result)}")
+
+
+def _first_error(result) -> str:
+    """The first step failure's message, which says what to do."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            return error.message.strip()
+    return "see the Dagster UI for the run's logs."
 
 
 @click.group()

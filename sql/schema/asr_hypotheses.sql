@@ -3,9 +3,9 @@ CREATE TABLE asr_hypotheses (
     batch        VARCHAR NOT NULL,
     clip_id      VARCHAR NOT NULL,
     model        VARCHAR NOT NULL,  -- the model that produced it (path or id)
-    kind         VARCHAR NOT NULL,  -- 'beam' | 'sample'
+    kind         VARCHAR NOT NULL,  -- 'greedy' | 'beam' | 'sample'
     rank         INTEGER NOT NULL,  -- within its kind
-    temperature  DOUBLE,            -- NULL for beams
+    temperature  DOUBLE,            -- NULL for greedy and beams
     seed         BIGINT NOT NULL,
     text         VARCHAR NOT NULL,
     avg_logprob  DOUBLE NOT NULL,   -- mean token log-probability, teacher-forced

@@ -1,0 +1,88 @@
+"""The command line as a user drives it: ingest, label, evaluate, on a tiny random Whisper."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from labeling.testing import write_manifest, write_tone
+from pipelines.cli import main
+from resources.warehouse import Warehouse
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    records = []
+    for i, (accent, split) in enumerate([("us", "dev"), ("gb", "dev"), ("gb", "train")]):
+        write_tone(media / f"{i}.wav", seconds=1.0 + i / 2, seed=i, freq=300 + 100 * i)
+        records.append({"audio_filepath": f"{i}.wav", "text": f"clip number {i}",
+                        "accent": accent, "split": split})
+    records.append({"audio_filepath": "missing.wav", "text": "gone"})
+    return write_manifest(media / "manifest.jsonl", records)
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_ingest_then_label_then_evaluate_a_batch(home, manifest, tiny_whisper_dir, tmp_path):
+    out = invoke("ingest", manifest, "--batch", "b1")
+    assert "ingested: 3" in out and "quarantined: 1" in out
+    label_config, eval_config = tmp_path / "label.json", tmp_path / "eval.json"
+    label_config.write_text(json.dumps({"ops": {"asr_hypotheses": {"config": {
+        "model": str(tiny_whisper_dir), "num_beams": 2, "num_samples": 1}}}}))
+    eval_config.write_text(json.dumps({"ops": {"asr_baseline_eval": {"config": {
+        "model": str(tiny_whisper_dir), "splits": ["dev"], "group_by": ["accent"]}}}}))
+    out = invoke("job", "speech_labeling", "--batch", "b1", "--config", label_config)
+    assert "hypotheses: 12" in out
+    out = invoke("job", "speech_eval", "--batch", "b1", "--config", eval_config)
+    assert "utterances: 2" in out and "| accent" in out
+
+    warehouse = Warehouse(root=str(home / "warehouse"))
+    kinds = warehouse.fetch("SELECT kind, count(*) FROM asr_hypotheses GROUP BY 1 ORDER BY 1")
+    assert kinds == [("beam", 6), ("greedy", 3), ("sample", 3)]
+    report = warehouse.report_dir("asr_baseline_eval", "b1") / "report.json"
+    assert json.loads(report.read_text())["overall"]["n"] == 2
+
+
+def test_evaluate_prints_a_grouped_table_and_writes_json(home, manifest, tiny_whisper_dir,
+                                                         tmp_path):
+    out_json = tmp_path / "eval.json"
+    out = invoke("evaluate", "--model", tiny_whisper_dir, "--manifest", manifest,
+                 "--group-by", "accent", "--split", "dev", "--json", out_json)
+    assert "accent" in out and "gb" in out and "us" in out
+    report = json.loads(out_json.read_text())
+    assert report["overall"]["n"] == 2
+    assert {u["reference"] for u in report["utterances"]} == {"clip number 0", "clip number 1"}
+
+
+def test_a_bad_batch_name_is_refused_with_a_hint(home, manifest):
+    result = CliRunner().invoke(main, ["ingest", str(manifest), "--batch", "../x"])
+    assert result.exit_code != 0
+    assert "Invalid batch name" in str(result.exception or result.output)
+
+
+def test_a_job_for_an_unregistered_batch_fails_with_how_to_register(home):
+    result = CliRunner().invoke(main, ["job", "ingest", "--batch", "nope"])
+    assert result.exit_code != 0
+    assert "rlfoundry ingest PATH --batch nope" in result.output
+
+
+def test_a_wrong_run_config_is_a_clear_error(home, manifest, tmp_path):
+    invoke("ingest", manifest, "--batch", "b")
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"ops": {"asr_hypotheses": {"config": {"beams": 3}}}}))
+    result = CliRunner().invoke(main, ["job", "speech_labeling", "--batch", "b", "--config",
+                                       str(config)])
+    assert result.exit_code != 0 and "beams" in result.output

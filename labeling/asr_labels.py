@@ -37,7 +37,7 @@ def hypothesis_rows(
         nbest = asr.nbest(
             audio, num_beams=params.num_beams, num_samples=params.num_samples,
             temperature=params.temperature, seed=params.seed, batch_size=params.batch_size,
-            include_greedy=params.include_greedy,
+            include_greedy=params.include_greedy, progress=_offset(progress, done, len(clips)),
         ) if audio else []
         for clip, hyps in zip(chunk, nbest, strict=True):
             rows += [_row(asr.name, clip["clip_id"], h, params.seed, now) for h in hyps]
@@ -45,6 +45,11 @@ def hypothesis_rows(
         if progress:
             progress(done, len(clips))
     return rows, failures
+
+
+def _offset(progress, done: int, total: int):
+    """Per-batch progress inside a chunk, reported against the whole run."""
+    return (lambda d, _t: progress(done + d, total)) if progress else None
 
 
 def _row(model: str, clip_id: str, hyp, seed: int, now: datetime) -> dict[str, Any]:

@@ -26,6 +26,7 @@ def _instance():
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(rlfoundry_home() / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # defaults: SQLite storage in this folder
     return DagsterInstance.get()
 
 

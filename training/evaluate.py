@@ -36,7 +36,8 @@ def evaluate_clips(
     utterances, failures, done = [], [], 0
     for chunk, audio, failed in iter_audio_chunks(labeled, load, chunk_size):
         failures += failed
-        texts = asr.transcribe(audio, batch_size=batch_size) if audio else []
+        inner = (lambda d, _t, base=done: progress(base + d, len(labeled))) if progress else None
+        texts = asr.transcribe(audio, batch_size=batch_size, progress=inner) if audio else []
         utterances += [_utterance(clip, hyp) for clip, hyp in zip(chunk, texts, strict=True)]
         done += len(chunk) + len(failed)
         if progress:

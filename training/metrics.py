@@ -415,8 +415,13 @@ def _tag_value(tags: Any, key: str) -> str:
     return UNKNOWN if value is None else str(value)
 
 
-def _value_order(value: str) -> tuple[bool, str]:
-    return (value == UNKNOWN, value)
+def _value_order(value: str) -> tuple[bool, bool, float, str]:
+    """Numbers first, in numeric order (0, 5, 10, 20), then words, "unknown" last."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.inf
+    return (value == UNKNOWN, number == math.inf, number, value)
 
 
 def grouped_scores(

@@ -32,7 +32,7 @@ test-slow: setup
 	$(BIN)/pytest -q -m slow
 
 demo: setup
-	mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf "telemetry:\n  enabled: false\n" > $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rlfoundry ingest $(SAMPLE)/audio/train.jsonl --batch sample-train
 	$(BIN)/rlfoundry ingest $(SAMPLE)/audio/dev.jsonl --batch sample-dev
 	$(BIN)/rlfoundry ingest $(SAMPLE)/images --batch sample-images
@@ -41,7 +41,7 @@ demo: setup
 	$(BIN)/rlfoundry job speech_eval --batch sample-dev
 
 ui: setup
-	mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf "telemetry:\n  enabled: false\n" > $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: setup

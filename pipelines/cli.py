@@ -26,7 +26,9 @@ def _instance():
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(rlfoundry_home() / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()  # defaults: SQLite storage in this folder
+    config = home / "dagster.yaml"
+    if not config.exists():  # SQLite storage in this folder; no usage statistics sent
+        config.write_text("telemetry:\n  enabled: false\n")
     return DagsterInstance.get()
 
 

@@ -10,10 +10,6 @@ from models.bundled import BUNDLED_WHISPER, resolve_model
 from resources.home import rlfoundry_home
 
 
-def _default_cache() -> str:
-    return str(rlfoundry_home() / "models")
-
-
 class ModelHub(ConfigurableResource):
     """Resolves model names (hub id, local folder, CTranslate2 folder, bundled) and loads them.
 
@@ -21,8 +17,9 @@ class ModelHub(ConfigurableResource):
     """
 
     cache_dir: str = Field(
-        default_factory=_default_cache,
-        description="Folder where imported models (bundled, CTranslate2) are kept.",
+        default="",
+        description="Folder where imported models (bundled, CTranslate2) are kept; empty = "
+        "$RLFOUNDRY_HOME/models.",
     )
     baseline_asr: str = Field(
         default=BUNDLED_WHISPER,
@@ -32,7 +29,8 @@ class ModelHub(ConfigurableResource):
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
 
     def resolve(self, name: str | None = None) -> str:
-        return resolve_model(name or self.baseline_asr, self.cache_dir)
+        cache = self.cache_dir or str(rlfoundry_home() / "models")
+        return resolve_model(name or self.baseline_asr, cache)
 
     def load_asr(self, name: str | None = None) -> WhisperASR:
         device = None if self.device == "auto" else self.device

@@ -49,20 +49,21 @@ def check_partition_name(name: str) -> str:
     return name
 
 
-def _default_root() -> str:
-    return str(rlfoundry_home() / "warehouse")
-
-
 class Warehouse(ConfigurableResource):
     """DuckDB over per-partition Parquet files under `root`."""
 
     root: str = Field(
-        default_factory=_default_root,
-        description="Folder holding one sub-folder of Parquet files per table.",
+        default="",
+        description="Folder holding one sub-folder of Parquet files per table; empty = "
+        "$RLFOUNDRY_HOME/warehouse, read when used (so the CLI and the UI agree).",
     )
 
+    @property
+    def base(self) -> Path:
+        return Path(self.root) if self.root else rlfoundry_home() / "warehouse"
+
     def table_dir(self, table: str) -> Path:
-        return Path(self.root) / table
+        return self.base / table
 
     def partition_path(self, table: str, partition: str, shard: str | None = None) -> Path:
         check_partition_name(partition)
@@ -72,7 +73,7 @@ class Warehouse(ConfigurableResource):
     def report_dir(self, asset: str, partition: str) -> Path:
         """Where an asset keeps a partition's reports and plots (JSON, PNG)."""
         check_partition_name(partition)
-        return Path(self.root) / "_reports" / asset / partition
+        return self.base / "_reports" / asset / partition
 
     def write_partition(
         self,
@@ -177,7 +178,7 @@ class Warehouse(ConfigurableResource):
         rows = self.fetch_dicts("SELECT * FROM batches WHERE batch = $b", {"b": batch})
         if not rows:
             raise LookupError(
-                f"Batch {batch!r} has no registered source in {self.root}. Register it with "
+                f"Batch {batch!r} has no registered source in {self.base}. Register it with "
                 f"`rlfoundry ingest PATH --batch {batch}`."
             )
         return rows[0]

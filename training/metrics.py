@@ -39,6 +39,13 @@ Edge cases (all deliberate and tested)
 * A hypothesis of ``None`` is treated as ``""`` (the model produced nothing).
   A reference of ``None`` or any non-string raises ``TypeError``: an
   unlabelled row in an evaluation set is a data bug, not an empty transcript.
+
+Example:
+    >>> normalize("Twenty-five dollars, please!")
+    '$25 please'
+    >>> c = error_counts("The colour is red.", "the color is bread")
+    >>> (c.substitutions, c.deletions, c.insertions, c.wer)
+    (1, 0, 0, 0.25)
 """
 
 from __future__ import annotations

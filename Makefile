@@ -38,6 +38,7 @@ demo: setup
 	$(BIN)/rlfoundry ingest $(SAMPLE)/images --batch sample-images
 	$(BIN)/rlfoundry ingest $(SAMPLE)/videos --batch sample-videos
 	$(BIN)/rlfoundry job speech_labeling --batch sample-train
+	$(BIN)/rlfoundry job speech_preferences --batch sample-train
 	$(BIN)/rlfoundry job speech_eval --batch sample-dev
 
 ui: setup

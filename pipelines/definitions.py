@@ -2,13 +2,13 @@
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
-from assets import audio, checks, evaluation, ingest
+from assets import audio, checks, evaluation, ingest, preferences
 from pipelines.jobs import JOBS
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
 
 defs = Definitions(
-    assets=load_assets_from_modules([ingest, audio, evaluation]),
+    assets=load_assets_from_modules([ingest, audio, evaluation, preferences]),
     asset_checks=load_asset_checks_from_modules([checks]),
     jobs=JOBS,
     resources={"warehouse": Warehouse(), "model_hub": ModelHub()},

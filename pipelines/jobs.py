@@ -16,4 +16,9 @@ speech_eval_job = define_asset_job(
     "speech_eval", AssetSelection.assets("asr_baseline_eval"), partitions_def=batches,
     description="Baseline WER/CER of a batch, per accent and noise group.",
 )
-JOBS = [ingest_job, speech_labeling_job, speech_eval_job]
+preferences_job = define_asset_job(
+    "speech_preferences", AssetSelection.assets("preference_pairs", "reward_shaping"),
+    partitions_def=batches,
+    description="Preference pairs (mined + human) and per-hypothesis reward components.",
+)
+JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job]

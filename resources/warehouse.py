@@ -197,7 +197,10 @@ class _PartitionWriter:
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        incoming = pa.Table.from_pylist([{**r, "batch": self.partition} for r in rows])
+        # every row gets every key: from_pylist takes its columns from the first row alone
+        keys = dict.fromkeys(k for r in rows for k in r)
+        incoming = pa.Table.from_pylist(
+            [{**{k: r.get(k) for k in keys}, "batch": self.partition} for r in rows])
         self._con.register("incoming", incoming)
         self._con.execute(f"INSERT INTO {self.table} BY NAME SELECT * FROM incoming")
         self._con.unregister("incoming")

@@ -8,10 +8,12 @@ EXPECTED_ASSETS = {
     "videos": set(),
     "asr_hypotheses": {"audio_clips"},
     "asr_baseline_eval": {"audio_clips"},
+    "preference_pairs": {"asr_hypotheses", "audio_clips"},
+    "reward_shaping": {"asr_hypotheses", "audio_clips"},
 }
 EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("audio_clips", "audio_clips_quarantine_share")}
-EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval"}
+EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences"}
 
 
 def test_asset_graph_matches_the_snapshot():

@@ -8,7 +8,7 @@ import pytest
 MODULES = [
     "sql", "resources.warehouse", "labeling.manifest", "labeling.ingest", "labeling.testing",
     "models.testing", "models.batching", "training.metrics", "training.pairs",
-    "labeling.label_studio",
+    "labeling.label_studio", "training.rewards",
 ]
 
 

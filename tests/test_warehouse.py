@@ -83,3 +83,10 @@ def test_streamed_chunks_make_one_partition(warehouse):
         for i in range(3):
             writer.write([_clip(2 * i), _clip(2 * i + 1)])
     assert warehouse.count("audio_clips", "a") == 6
+
+
+def test_a_column_only_later_rows_have_is_kept(warehouse):
+    rows = [{**_clip(1), "text": None}, _clip(2, text="later")]
+    del rows[0]["text"]
+    warehouse.write_partition("audio_clips", "a", rows)
+    assert warehouse.fetch("SELECT text FROM audio_clips ORDER BY clip_id") == [(None,), ("later",)]

@@ -1,0 +1,75 @@
+"""Preference and reward datasets: mined pairs (+ human judgements) and per-hypothesis rewards."""
+
+from collections import Counter
+from datetime import UTC, datetime
+
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+import sql
+from assets.common import batches
+from labeling.label_studio import aggregate, read_pairwise_export
+from resources.warehouse import Warehouse
+from training.pairs import PairConfig
+from training.preference_data import export_pairs, human_pairs, model_pairs, shaped_rewards
+
+HYPS_SQL = "queries/hypotheses_for_batch"
+
+
+class PairsConfig(Config):
+    strategy: str = Field("best_vs_worst", description="best_vs_worst | best_vs_each | adjacent.")
+    min_wer_margin: float = Field(0.05, description="Chosen must beat rejected by this much WER.")
+    max_pairs_per_clip: int = Field(2, description="At most this many pairs per clip.")
+    label_studio_export: str = Field("", description="A Label Studio JSON export of the "
+                                     "'which transcript is better' task to add human pairs from.")
+
+
+def _hypotheses(warehouse: Warehouse, batch: str) -> list[dict]:
+    return warehouse.fetch_dicts(sql.load(HYPS_SQL), {"batch": batch})
+
+
+def _stamp(rows: list[dict]) -> list[dict]:
+    now = datetime.now(UTC)
+    return [{**r, "created_at": now} for r in rows]
+
+
+@asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],
+       code_version=f"1-{sql.digest(HYPS_SQL, 'schema/preference_pairs')}")
+def preference_pairs(
+    context: AssetExecutionContext, config: PairsConfig, warehouse: Warehouse
+) -> MaterializeResult:
+    """Chosen/rejected transcripts per clip, exported as JSONL and a `datasets` dataset."""
+    batch = context.partition_key
+    hyps = _hypotheses(warehouse, batch)
+    pair_config = PairConfig(config.strategy, config.min_wer_margin, config.max_pairs_per_clip)
+    rows = model_pairs(hyps, pair_config)
+    if config.label_studio_export:
+        prefs = aggregate(read_pairwise_export(config.label_studio_export))
+        rows += human_pairs(prefs, {h["clip_id"]: h["source_path"] for h in hyps})
+    warehouse.write_partition("preference_pairs", batch, _stamp(rows))
+    paths = export_pairs(rows, warehouse.report_dir("preference_pairs", batch))
+    clips = {h["clip_id"] for h in hyps}
+    paired = {r["clip_id"] for r in rows}
+    margins = [r["margin"] for r in rows if r.get("margin") is not None]
+    return MaterializeResult(metadata={
+        "pairs": len(rows),
+        "by_source": MetadataValue.json(dict(Counter(r["source"] for r in rows))),
+        "clips_with_pairs": len(paired),
+        "clips_without_pairs": len(clips - paired),
+        "mean_wer_margin": round(sum(margins) / len(margins), 4) if margins else 0.0,
+        "jsonl": MetadataValue.path(str(paths["jsonl"])),
+        "dataset": MetadataValue.path(str(paths["dataset"])),
+    })
+
+
+@asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],
+       code_version=f"1-{sql.digest(HYPS_SQL, 'schema/reward_shaping')}")
+def reward_shaping(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    """Reward components per hypothesis: accuracy, hallucination, emptiness, repetition, length."""
+    batch = context.partition_key
+    rows = shaped_rewards(_hypotheses(warehouse, batch))
+    warehouse.write_partition("reward_shaping", batch, _stamp(rows))
+    means = {k: round(sum(r[k] for r in rows) / len(rows), 4) if rows else 0.0
+             for k in ("accuracy_wer", "hallucination_ratio", "empty", "repetition", "overlong")}
+    return MaterializeResult(metadata={"hypotheses": len(rows),
+                                       "means": MetadataValue.json(means)})

@@ -1,0 +1,75 @@
+"""Entry point of a Whisper training run (SFT, DPO or MPO); a JSON config is its only argument.
+
+Run it with::
+
+    torchrun --nproc-per-node 1 -m training.run path/to/config.json
+
+or, single process, ``python -m training.run path/to/config.json``. With ``WORLD_SIZE > 1``
+(``--nproc-per-node N``) it initialises ``torch.distributed`` (nccl on CUDA, gloo on CPU) and
+trains with DDP; otherwise it is one plain process. The config fields are documented in
+``training/config.py``. A run resumes from ``output_dir`` if that holds a checkpoint.
+
+Under Dagster Pipes (``DAGSTER_PIPES_CONTEXT`` set by the launching asset) progress goes to the
+Dagster log and the end reports an asset materialization with the final metrics and checkpoint
+path; otherwise progress and the result are printed as JSON lines. A bad config exits with code 2
+and a message naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+
+from training.config import ConfigError, TrainConfig
+from training.data import DataError
+from training.pipes_report import fail, open_reporter
+
+
+def _init_distributed() -> bool:
+    """Start the process group when torchrun asked for more than one process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    torch.distributed.init_process_group(backend=backend)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        fail("usage: python -m training.run CONFIG.json")
+    try:
+        config = TrainConfig.from_json(argv[0])
+    except ConfigError as exc:
+        fail(f"{argv[0]}: {exc}")
+    from training.loop import train  # heavy imports after the config is known to be good
+
+    distributed = _init_distributed()
+    rank = torch.distributed.get_rank() if distributed else 0
+    try:
+        with open_reporter(enabled=rank == 0) as report:
+            report.message(f"training {config.objective} from {config.model} "
+                           f"into {config.output_dir}")
+            try:
+                result = train(config, log=report.log)
+            except DataError as exc:
+                fail(str(exc))
+            report.materialize({
+                **{k: v for k, v in result.metrics.items() if isinstance(v, int | float)},
+                "checkpoint": str(result.checkpoint.resolve()),
+                "output_dir": str(result.output_dir.resolve()),
+                "objective": config.objective,
+                "resumed_from_step": result.resumed_from,
+            })
+    finally:
+        if distributed:
+            torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

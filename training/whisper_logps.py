@@ -1,0 +1,170 @@
+"""Teacher-forced per-sequence log-probabilities of transcripts under Whisper, batched, with grad.
+
+The preference losses in :mod:`training.losses` need, per transcript, the summed log-probability
+of its tokens. This module computes it exactly as ``models.asr.WhisperASR.score`` does (text
+tokenised with the leading space Whisper emits, cut to the decoder window, then end-of-text; the
+decoder prompt is conditioned on but not scored), so what training optimises is what scoring and
+pair mining measured. ``tests/test_trainer.py`` checks the two agree.
+
+Several texts may share one clip (a pair's chosen and rejected): encoder states are given once per
+clip and ``clips[i]`` says which clip text ``i`` belongs to.
+
+Example:
+    >>> decoder_batch([1, 2], [[5, 6, 0], [7, 0]], pad_id=0)[0].tolist()
+    [[1, 2, 5, 6], [1, 2, 7, 0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import WhisperForConditionalGeneration
+
+from models.asr import decoder_prompt
+
+__all__ = [
+    "SequenceLogps",
+    "WhisperScorer",
+    "WhisperTokens",
+    "decoder_batch",
+    "sequence_logps",
+    "target_ids",
+]
+
+
+@dataclass(frozen=True)
+class WhisperTokens:
+    """The token facts of one model: prompt, end-of-text id and the text window."""
+
+    prompt_ids: list[int]
+    eos_id: int
+    window: int
+
+    @classmethod
+    def of(cls, model: WhisperForConditionalGeneration, tokenizer, language: str | None = None):
+        """The same prompt, end-of-text and window as ``WhisperASR`` uses for `model`."""
+        prompt = decoder_prompt(model, tokenizer, language)
+        eos = model.generation_config.eos_token_id
+        if eos is None:
+            eos = model.config.eos_token_id
+        eos_id = eos[0] if isinstance(eos, list) else eos
+        return cls(prompt, int(eos_id), model.config.max_target_positions - len(prompt) - 1)
+
+    def target(self, tokenizer, text: str) -> list[int]:
+        return target_ids(tokenizer, text, self.window, self.eos_id)
+
+
+def target_ids(tokenizer, text: str, window: int, eos_id: int) -> list[int]:
+    """Text tokens as Whisper emits them (leading space) cut to `window`, then end-of-text.
+
+    Identical to ``WhisperASR._target_ids``; an empty text is just end-of-text.
+    """
+    text = text.strip()
+    ids = tokenizer(" " + text, add_special_tokens=False).input_ids if text else []
+    return list(ids[:window]) + [eos_id]
+
+
+@dataclass
+class SequenceLogps:
+    """Per-text results, each ``[texts]``; only `logps` carries gradient."""
+
+    logps: torch.Tensor
+    """Summed log-probability of the target tokens (text + end-of-text), float32."""
+    tokens: torch.Tensor
+    """Number of target tokens scored (long)."""
+    entropy: torch.Tensor
+    """Mean over the text's positions of the predictive distribution's entropy (nats), detached."""
+
+
+def decoder_batch(
+    prompt_ids: Sequence[int], targets: Sequence[Sequence[int]], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Decoder inputs ``prompt + target[:-1]`` right-padded, target labels and their mask.
+
+    Returns ``input_ids [texts, P + L - 1]``, ``labels [texts, L]``, ``mask [texts, L]`` where
+    ``L`` is the longest target; the decoder state at ``P - 1 + j`` predicts label ``j``. Right
+    padding is safe: a causal decoder never lets a real position see a padded one.
+    """
+    width = max(len(t) for t in targets)
+    prompt = torch.tensor(list(prompt_ids), dtype=torch.long)
+    inputs = torch.full((len(targets), len(prompt) + width - 1), pad_id, dtype=torch.long)
+    labels = torch.full((len(targets), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(targets), width), dtype=torch.bool)
+    inputs[:, : len(prompt)] = prompt
+    for row, target in enumerate(targets):
+        target = torch.tensor(list(target), dtype=torch.long)
+        inputs[row, len(prompt) : len(prompt) + len(target) - 1] = target[:-1]
+        labels[row, : len(target)] = target
+        mask[row, : len(target)] = True
+    return inputs, labels, mask
+
+
+def sequence_logps(
+    model: WhisperForConditionalGeneration,
+    encoder_states: torch.Tensor,
+    clips: Sequence[int] | torch.Tensor,
+    targets: Sequence[Sequence[int]],
+    prompt_ids: Sequence[int],
+    pad_id: int,
+) -> SequenceLogps:
+    """Summed teacher-forced log-probs of `targets[i]` given clip `clips[i]`'s encoder states.
+
+    `encoder_states` is ``[clips, frames, width]``; gradients flow into the decoder (and into
+    `encoder_states` if it requires grad). Logits are materialised only at target positions, in
+    float32.
+    """
+    device = encoder_states.device
+    inputs, labels, mask = decoder_batch(prompt_ids, targets, pad_id)
+    inputs, labels, mask = inputs.to(device), labels.to(device), mask.to(device)
+    clips = torch.as_tensor(clips, dtype=torch.long, device=device)
+    hidden = model.get_decoder()(
+        input_ids=inputs, encoder_hidden_states=encoder_states[clips], use_cache=False
+    ).last_hidden_state
+    hidden = hidden[:, len(prompt_ids) - 1 :]  # state j predicts label j
+    logits = model.get_output_embeddings()(hidden[mask]).float()
+    logprobs = logits.log_softmax(dim=-1)
+    token_logps = logprobs.gather(1, labels[mask][:, None]).squeeze(1)
+    rows = torch.arange(len(targets), device=device)[:, None].expand_as(mask)[mask]
+    counts = mask.sum(dim=1)
+    sums = torch.zeros(len(targets), device=device, dtype=torch.float32).index_add(
+        0, rows, token_logps
+    )
+    with torch.no_grad():
+        detached = logprobs.detach()
+        token_entropy = -(detached.exp() * detached).sum(dim=-1)
+        entropy = torch.zeros_like(sums).index_add(0, rows, token_entropy) / counts
+    return SequenceLogps(sums, counts, entropy.detach())
+
+
+class WhisperScorer(torch.nn.Module):
+    """Features in, per-text log-probs out: the module DDP wraps, so its forward does all the work.
+
+    The encoder runs once per clip (under ``no_grad`` when frozen, the cheap default); every text
+    then runs through the decoder against its clip's states.
+    """
+
+    def __init__(
+        self, model: WhisperForConditionalGeneration, tokens: WhisperTokens, freeze_encoder: bool
+    ):
+        super().__init__()
+        self.model = model
+        self.tokens = tokens
+        self.freeze_encoder = freeze_encoder
+        if freeze_encoder:
+            model.get_encoder().requires_grad_(False)
+
+    def forward(
+        self, features: torch.Tensor, clips: Sequence[int], targets: Sequence[Sequence[int]]
+    ) -> SequenceLogps:
+        encoder = self.model.get_encoder()
+        features = features.to(self.model.device, self.model.dtype)
+        if self.freeze_encoder:
+            with torch.no_grad():
+                states = encoder(features).last_hidden_state
+        else:
+            states = encoder(features).last_hidden_state
+        return sequence_logps(
+            self.model, states, clips, targets, self.tokens.prompt_ids, self.tokens.eos_id
+        )

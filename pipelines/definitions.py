@@ -2,14 +2,16 @@
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
-from assets import audio, checks, evaluation, ingest, preferences
+from assets import audio, checks, evaluation, ingest, preferences, training
 from pipelines.jobs import JOBS
 from resources.model_hub import ModelHub
+from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
 
 defs = Definitions(
-    assets=load_assets_from_modules([ingest, audio, evaluation, preferences]),
+    assets=load_assets_from_modules([ingest, audio, evaluation, preferences, training]),
     asset_checks=load_asset_checks_from_modules([checks]),
     jobs=JOBS,
-    resources={"warehouse": Warehouse(), "model_hub": ModelHub()},
+    resources={"warehouse": Warehouse(), "model_hub": ModelHub(),
+               "training_launcher": TrainingLauncher()},
 )

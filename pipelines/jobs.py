@@ -21,4 +21,10 @@ preferences_job = define_asset_job(
     partitions_def=batches,
     description="Preference pairs (mined + human) and per-hypothesis reward components.",
 )
-JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job]
+preference_training_job = define_asset_job(
+    "speech_preference_training", AssetSelection.assets("whisper_preference_model"),
+    partitions_def=batches,
+    description="DPO or MPO on the batch's pairs, out of process through torchrun and Pipes.",
+)
+JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job,
+        preference_training_job]

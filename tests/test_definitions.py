@@ -10,10 +10,12 @@ EXPECTED_ASSETS = {
     "asr_baseline_eval": {"audio_clips"},
     "preference_pairs": {"asr_hypotheses", "audio_clips"},
     "reward_shaping": {"asr_hypotheses", "audio_clips"},
+    "whisper_preference_model": {"preference_pairs"},
 }
 EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("audio_clips", "audio_clips_quarantine_share")}
-EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences"}
+EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences",
+                 "speech_preference_training"}
 
 
 def test_asset_graph_matches_the_snapshot():

@@ -1,0 +1,39 @@
+"""The training launcher: runs `torchrun ... -m training.run CONFIG` out of process, via Pipes.
+
+Training never runs inside the orchestrator's process: the asset writes a
+plain JSON config, this resource starts torchrun on it, and the run reports
+its log lines and final metrics back through Dagster Pipes. On one GPU node
+`nproc_per_node` > 1 gives DDP with the same code; multi-node adds torchrun's
+own flags (`--nnodes`, `--rdzv-endpoint`) through `extra_args`.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource, PipesSubprocessClient
+from pydantic import Field
+
+
+class TrainingLauncher(ConfigurableResource):
+    nproc_per_node: int = Field(1, description="Processes (GPUs) per node; 1 on a CPU machine.")
+    extra_args: list[str] = Field(default_factory=list, description="More torchrun flags, e.g. "
+                                  "['--nnodes', '2', '--rdzv-endpoint', 'host:29500'].")
+
+    def command(self, config_path: Path) -> list[str]:
+        """The exact torchrun command line for a config file."""
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc-per-node", str(self.nproc_per_node), *self.extra_args,
+                "-m", "training.run", str(config_path)]
+
+    def launch(self, context, config: dict[str, Any]):
+        """Write `config` into its output_dir and run it; returns Pipes' completed invocation."""
+        out = Path(config["output_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "train_config.json"
+        path.write_text(json.dumps(config, indent=2))
+        cmd = self.command(path)
+        context.log.info("launching: " + " ".join(cmd))
+        return PipesSubprocessClient().run(context=context, command=cmd,
+                                           cwd=str(Path(__file__).resolve().parents[1]))

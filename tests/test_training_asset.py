@@ -39,7 +39,8 @@ def test_dpo_run_reports_metrics_curves_and_a_loadable_checkpoint(
                 "base_model": str(tiny_whisper_dir), "max_steps": 2, "batch_size": 2,
                 "beta": 0.5}}}})
     assert result.success
-    (mat,) = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+    events = result.get_asset_materialization_events()
+    (mat,) = [e.event_specific_data.materialization for e in events
               if e.asset_key.to_user_string() == "whisper_preference_model"]
     meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     assert "data:image/png;base64," in meta["curves"]

@@ -48,6 +48,7 @@ ui: setup
 bench: setup
 	$(BIN)/python benchmarks/nbest_throughput.py
 	$(BIN)/python benchmarks/ingest_scaling.py
+	$(BIN)/python benchmarks/train_step.py
 
 sample-data: setup
 	$(BIN)/python scripts/make_sample_data.py

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, WhisperForConditionalGeneration, WhisperProcessor
+from transformers.generation import logits_process
 
 import models.batching
 from models.asr import Hypothesis, WhisperASR, decoder_prompt, token_cap
@@ -151,6 +152,46 @@ def test_decoding_stops_at_the_duration_cap(asr, clips):
         assert int(ids[0, -1]) == asr.eos_id
 
 
+@pytest.mark.parametrize("suppress", [False, True], ids=["begin-suppress-only", "suppress"])
+def test_lean_generation_matches_transformers_stock_path(
+    tiny_whisper_dir, clips, suppress, monkeypatch
+):
+    """No cross-attention reorder and prebuilt suppression masks change no hypothesis."""
+    model = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_dir).eval()
+    processor = WhisperProcessor.from_pretrained(tiny_whisper_dir)
+    if suppress:  # tiny.en suppresses ~90 tokens at every step; the random model none
+        model.generation_config.suppress_tokens = list(range(1, model.config.vocab_size, 3))
+        first = [t for t in range(model.config.vocab_size) if t % 11]  # all but multiples of 11
+        model.generation_config.begin_suppress_tokens = first
+    lean = WhisperASR(model, processor, name="lean")
+    stock = WhisperASR(model, processor, name="stock")
+    stock._stock_generate = True
+    options = dict(num_beams=3, num_samples=2, temperature=1.0, include_greedy=True, batch_size=2)
+    stock_calls = []  # transformers' own suppressors must not run on the lean path
+
+    def counted(call):
+        def wrapper(self, input_ids, scores):
+            stock_calls.append(type(self).__name__)
+            return call(self, input_ids, scores)
+
+        return wrapper
+
+    for name in ("SuppressTokensLogitsProcessor", "SuppressTokensAtBeginLogitsProcessor"):
+        cls = getattr(logits_process, name)
+        monkeypatch.setattr(cls, "__call__", counted(cls.__call__))
+    got = lean.nbest(clips, **options)
+    assert not stock_calls
+    expected = stock.nbest(clips, **options)
+    assert stock_calls
+    assert_same(got, expected)
+    if suppress:  # and the suppression did bite
+        ids = lean._generate(
+            lean._encode(clips), lean._caps([1.0] * 3), num_beams=3, rows_per_clip=3
+        )
+        assert not set(model.generation_config.suppress_tokens) & set(ids.flatten().tolist())
+        assert (ids[:, 0] % 11 == 0).all()
+
+
 def _plain_score(asr: WhisperASR, audio: np.ndarray, text: str) -> float:
     """Mean log-probability of " text" + end-of-text from one full forward pass, no cache."""
     target = asr.processor.tokenizer(" " + text, add_special_tokens=False).input_ids + [asr.eos_id]
@@ -283,3 +324,7 @@ def test_real_tiny_en_transcribes_synthetic_speech(tmp_path):
     features = asr.processor.feature_extractor(audio, sampling_rate=SR, return_tensors="pt")
     reference = asr.model.generate(features.input_features)
     assert asr.processor.tokenizer.decode(reference[0], skip_special_tokens=True).strip() == greedy
+
+    # the lean beam search and suppression give exactly transformers' stock hypotheses
+    asr._stock_generate = True
+    assert_same([asr.nbest([audio], num_beams=4, num_samples=2)[0]], [hyps])

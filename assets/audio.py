@@ -9,7 +9,7 @@ from pydantic import Field
 import sql
 from assets.common import batches, progress_logger
 from labeling.asr_labels import NBestParams, hypothesis_rows
-from labeling.media import load_audio
+from labeling.media import load_audio_16k
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
 
@@ -35,10 +35,6 @@ def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None
     return [{**r, "tags": json.loads(r["tags"])} for r in rows]
 
 
-def load_16k(path: str):
-    return load_audio(path)[0]
-
-
 @asset(partitions_def=batches, group_name="speech", deps=["audio_clips"],
        code_version=f"1-{sql.digest(CLIPS_SQL, 'schema/asr_hypotheses')}")
 def asr_hypotheses(
@@ -52,7 +48,7 @@ def asr_hypotheses(
     context.log.info(f"{len(clips)} clips, model {asr.name}")
     params = NBestParams(config.num_beams, config.num_samples, config.temperature,
                          config.seed, config.batch_size, config.include_greedy)
-    rows, failures = hypothesis_rows(asr, clips, params, load_16k,
+    rows, failures = hypothesis_rows(asr, clips, params, load_audio_16k,
                                      progress=progress_logger(context, "hypotheses"))
     warehouse.write_partition("asr_hypotheses", batch, rows)
     warehouse.write_quarantine("asr_hypotheses", batch, failures)

@@ -8,8 +8,9 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 import sql
-from assets.audio import CLIPS_SQL, load_16k, load_clips
+from assets.audio import CLIPS_SQL, load_clips
 from assets.common import batches, png_markdown, progress_logger
+from labeling.media import load_audio_16k
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
 from training.evaluate import evaluate_clips, write_report
@@ -35,7 +36,8 @@ def asr_baseline_eval(
     batch = context.partition_key
     asr = model_hub.load_asr(config.model or None)
     clips = load_clips(warehouse, batch, config.splits)
-    result = evaluate_clips(asr, clips, load_16k, config.group_by, batch_size=config.batch_size,
+    result = evaluate_clips(asr, clips, load_audio_16k, config.group_by,
+                            batch_size=config.batch_size,
                             progress=progress_logger(context, "evaluated"))
     now = datetime.now(UTC)
     warehouse.write_partition("asr_eval", batch, [

@@ -374,6 +374,11 @@ def load_audio(path: StrPath, target_sr: int = 16000, *, max_seconds: float | No
     return _decode_pyav(path, target_sr, max_seconds, soundfile_rejected)
 
 
+def load_audio_16k(path: StrPath) -> np.ndarray:
+    """Just the 16 kHz mono samples of `path` (what the ASR model takes)."""
+    return load_audio(path)[0]
+
+
 def check_audio(info: AudioInfo, *, max_seconds: float, silence_dbfs: float = -60.0,
                 path: StrPath | None = None) -> None:
     """Raise MediaError "too_long" or "silent" when a decoded clip is unusable for training.

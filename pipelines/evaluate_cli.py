@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from labeling.manifest import read_source
-from labeling.media import load_audio
+from labeling.media import load_audio_16k
 from models.asr import WhisperASR
 from models.bundled import resolve_model
 from resources.home import rlfoundry_home
@@ -38,7 +38,7 @@ def run_evaluation(model: str, manifest: Path, group_by: list[str], splits: list
     def progress(done: int, total: int) -> None:
         click.echo(f"\r{done}/{total} clips", nl=done == total, err=True)
 
-    result = evaluate_clips(asr, clips, lambda p: load_audio(p)[0], group_by,
+    result = evaluate_clips(asr, clips, load_audio_16k, group_by,
                             batch_size=batch_size, progress=progress)
     for clip, exc in result.failures:
         click.echo(f"failed: {clip['source_path']}: {exc}", err=True)

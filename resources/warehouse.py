@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -37,6 +38,9 @@ import sql
 from resources.home import rlfoundry_home
 
 PARTITION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+ROLES = ("train", "eval")
 
 
 def check_partition_name(name: str) -> str:
@@ -154,9 +158,15 @@ class Warehouse(ConfigurableResource):
         return self.fetch(f"SELECT count(*) FROM {table} WHERE batch = $b", {"b": partition})[0][0]
 
     def register_batch(
-        self, batch: str, source: str | Path, allowed_roots: Sequence[str | Path] = ()
+        self, batch: str, source: str | Path, allowed_roots: Sequence[str | Path] = (),
+        role: str = "train",
     ) -> dict:
-        """Record where a batch's media comes from, so any run of it (CLI, UI) finds it."""
+        """Record where a batch's media comes from (and whether it trains or evaluates).
+
+        Any run of the batch (CLI, UI, schedule) finds its source here.
+        """
+        if role not in ROLES:
+            raise ValueError(f"Batch {batch!r}: role must be one of {list(ROLES)}, got {role!r}.")
         src = Path(source).expanduser().resolve()
         if not src.exists():
             raise FileNotFoundError(f"Batch {batch!r}: source {src} does not exist.")
@@ -168,6 +178,7 @@ class Warehouse(ConfigurableResource):
             "source": str(src),
             "source_kind": kind,
             "allowed_roots": roots,
+            "role": role,
             "registered_at": datetime.now(UTC),
         }
         self.write_partition("batches", batch, [row])
@@ -182,6 +193,30 @@ class Warehouse(ConfigurableResource):
                 f"`rlfoundry ingest PATH --batch {batch}`."
             )
         return rows[0]
+
+
+    def batches_by_role(self) -> dict[str, list[str]]:
+        """Registered batches per role, in registration order: {"train": [...], "eval": [...]}."""
+        out: dict[str, list[str]] = {role: [] for role in ROLES}
+        for batch, role, *_ in self.fetch(sql.load("queries/batches_by_role")):
+            out.setdefault(role, []).append(batch)
+        return out
+
+    def write_pointer(self, asset: str, payload: Mapping[str, Any]) -> Path:
+        """Atomically record where an unpartitioned asset's latest output is (`latest.json`)."""
+        path = self.base / "_reports" / asset / "latest.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".latest.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(dict(payload), indent=2, default=str))
+        os.replace(tmp, path)
+        return path
+
+    def read_pointer(self, asset: str) -> dict:
+        """The latest output of an unpartitioned asset, or an error saying to materialize it."""
+        path = self.base / "_reports" / asset / "latest.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: materialize {asset} first.")
+        return json.loads(path.read_text())
 
 
 class _PartitionWriter:

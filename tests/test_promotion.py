@@ -1,0 +1,58 @@
+"""The promotion rule: a candidate worse than the incumbent on the eval set never passes."""
+
+import pytest
+
+from training.metrics import grouped_scores
+from training.promotion import comparison_table, decide, plot_comparison
+
+REFS = [("the cat sat on the mat", {"accent": "us"}), ("good morning to you", {"accent": "gb"})]
+
+
+def report(*hyps):
+    return grouped_scores([{"reference": r, "hypothesis": h, "tags": t}
+                           for (r, t), h in zip(REFS, hyps, strict=True)], ["accent"])
+
+
+def test_worse_candidate_fails_and_better_or_equal_passes():
+    incumbent = report("the cat sat on a mat", "good morning to you")   # 1 error
+    worse = report("the cat sat on a mat", "good morning")              # 3 errors
+    better = report("the cat sat on the mat", "good morning to you")    # 0 errors
+    assert not decide(worse, incumbent).passed
+    assert decide(better, incumbent).passed
+    assert decide(incumbent, incumbent).passed  # a tie is not worse
+    d = decide(worse, incumbent)
+    assert d.wer_delta == pytest.approx(2 / 10)
+    assert "worse than incumbent" in d.reason
+
+
+def test_tolerance_can_allow_a_small_loss_or_demand_a_gain():
+    incumbent = report("the cat sat on a mat", "good morning to you")
+    worse = report("the cat sat on a mat", "good morning")
+    assert decide(worse, incumbent, max_wer_increase=0.25).passed
+    assert not decide(incumbent, incumbent, max_wer_increase=-0.01).passed
+
+
+def test_deletions_are_measured_so_emitting_less_is_visible():
+    incumbent = report("the cat sat on the mat", "good morning to you")
+    shorter = report("the cat sat", "good morning to you")
+    d = decide(shorter, incumbent)
+    assert d.deletion_rate_delta == pytest.approx(3 / 10)
+
+
+def test_reports_on_different_eval_sets_are_not_comparable():
+    one = grouped_scores([{"reference": "a b", "hypothesis": "a b", "tags": {}}])
+    with pytest.raises(ValueError, match="different eval sets"):
+        decide(one, report("x", "y"))
+
+
+def test_comparison_table_has_one_column_per_model_and_the_change(tmp_path):
+    reports = {"baseline": report("the cat sat on a mat", "good morning"),
+               "dpo-1": report("the cat sat on the mat", "good morning to you")}
+    table = comparison_table(reports)
+    assert "baseline WER" in table.splitlines()[0] and "Δ dpo-1" in table.splitlines()[0]
+    overall = next(line for line in table.splitlines() if line.startswith("overall"))
+    assert overall.split()[-3:] == ["30.0", "0.0", "-30.0"]
+    md = comparison_table(reports, markdown=True)
+    assert "| accent | gb | 1 | 50.0 | 0.0 | -50.0 |" in md
+    png = plot_comparison(reports, tmp_path / "c.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"

@@ -8,12 +8,21 @@ own flags (`--nnodes`, `--rdzv-endpoint`) through `extra_args`.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource, PipesSubprocessClient
+from dagster import (
+    ConfigurableResource,
+    Failure,
+    MetadataValue,
+    PipesSubprocessClient,
+)
 from pydantic import Field
+
+# training.run writes why it died into this file (training/pipes_report.py reads the same name)
+ERROR_FILE_ENV = "RLFOUNDRY_ERROR_FILE"
 
 
 class TrainingLauncher(ConfigurableResource):
@@ -35,5 +44,16 @@ class TrainingLauncher(ConfigurableResource):
         path.write_text(json.dumps(config, indent=2))
         cmd = self.command(path)
         context.log.info("launching: " + " ".join(cmd))
-        return PipesSubprocessClient().run(context=context, command=cmd,
-                                           cwd=str(Path(__file__).resolve().parents[1]))
+        errors = out / "error.txt"
+        errors.unlink(missing_ok=True)
+        try:
+            return PipesSubprocessClient().run(
+                context=context, command=cmd, cwd=str(Path(__file__).resolve().parents[1]),
+                env={**os.environ, ERROR_FILE_ENV: str(errors)})
+        except Exception as exc:  # Pipes raises a private error type: "process failed with code N"
+            if not errors.is_file():
+                raise
+            reason = errors.read_text().strip()
+            raise Failure(f"Training failed: {reason}",
+                          metadata={"config": MetadataValue.path(str(path)),
+                                    "output_dir": MetadataValue.path(str(out))}) from exc

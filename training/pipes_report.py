@@ -87,7 +87,19 @@ class _Silent(Reporter):
         del record
 
 
+ERROR_FILE_ENV = "RLFOUNDRY_ERROR_FILE"
+
+
+def record_error(message: str) -> None:
+    """Leave the reason a run died where its launcher looks (``$RLFOUNDRY_ERROR_FILE``)."""
+    path = os.environ.get(ERROR_FILE_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(message.rstrip() + "\n")
+
+
 def fail(message: str, code: int = 2) -> None:
-    """Print `message` to stderr and exit with `code`."""
+    """Print `message` to stderr, record it for the launcher, and exit with `code`."""
     print(f"error: {message}", file=sys.stderr, flush=True)
+    record_error(message)
     raise SystemExit(code)

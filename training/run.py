@@ -24,7 +24,7 @@ import torch
 
 from training.config import ConfigError, TrainConfig
 from training.data import DataError
-from training.pipes_report import fail, open_reporter
+from training.pipes_report import fail, open_reporter, record_error
 
 
 def _init_distributed() -> bool:
@@ -39,7 +39,14 @@ def _init_distributed() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except Exception as exc:  # the launcher shows this line instead of "exit code 1"
+        record_error(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _main(argv: list[str]) -> int:
     if len(argv) != 1:
         fail("usage: python -m training.run CONFIG.json")
     try:

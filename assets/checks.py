@@ -47,3 +47,37 @@ def audio_clips_quarantine_share(context: AssetCheckExecutionContext, warehouse:
     return AssetCheckResult(passed=share <= MAX_QUARANTINE_SHARE, severity=AssetCheckSeverity.WARN,
                             metadata={"kept": kept, "quarantined": refused,
                                       "share": round(share, 4)})
+
+
+MAX_DELETION_RATE_INCREASE = 0.02
+
+
+@asset_check(
+    asset="asr_eval", blocking=True,
+    description="The candidate's WER on the eval batches is not worse than the incumbent's "
+    "(ERROR, blocking: a worse model is never promoted).",
+)
+def asr_eval_candidate_not_worse(warehouse: Warehouse):
+    decision = warehouse.read_pointer("asr_eval")["decision"]
+    return AssetCheckResult(
+        passed=bool(decision["passed"]), severity=AssetCheckSeverity.ERROR,
+        description=decision["reason"],
+        metadata={k: round(decision[k], 4) for k in ("candidate_wer", "incumbent_wer",
+                                                      "wer_delta")},
+    )
+
+
+@asset_check(
+    asset="asr_eval",
+    description=f"The candidate deletes at most {MAX_DELETION_RATE_INCREASE:.0%} more of the "
+    "reference words than the incumbent (WARN: a WER gain may come from emitting less).",
+)
+def asr_eval_deletions_not_up(warehouse: Warehouse):
+    decision = warehouse.read_pointer("asr_eval")["decision"]
+    delta = decision["deletion_rate_delta"]
+    return AssetCheckResult(
+        passed=delta <= MAX_DELETION_RATE_INCREASE, severity=AssetCheckSeverity.WARN,
+        metadata={"candidate_deletion_rate": round(decision["candidate_deletion_rate"], 4),
+                  "incumbent_deletion_rate": round(decision["incumbent_deletion_rate"], 4),
+                  "delta": round(delta, 4)},
+    )

@@ -1,51 +1,172 @@
-"""Training assets: preference-tuned Whisper from a batch's pairs, trained out of process."""
+"""Training assets: the loop's training set, cold-start SFT, then DPO or MPO, out of process.
+
+These assets are not partitioned: one loop run trains on several batch partitions
+and evaluates on others. `speech_training_set` freezes those batches' rows into a
+snapshot; each model records its snapshot and config in the model registry.
+"""
+
+from typing import Any
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from assets.common import batches, png_markdown
+import sql
+from assets.common import png_markdown
+from resources import model_registry
 from resources.model_hub import ModelHub
 from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
 from training.curves import plot_curves
+from training.training_set import TrainingSetError, check_selection, write_snapshot
+
+SNAPSHOT_SQL = ("queries/sft_rows", "queries/pairs_for_batches", "queries/eval_clips",
+                "queries/batches_by_role")
+
+
+class TrainingSetConfig(Config):
+    train_batches: list[str] = Field(default_factory=list, description="Batches to train on; "
+                                     "empty = every batch registered with role 'train'.")
+    eval_batches: list[str] = Field(default_factory=list, description="Held-out batches to "
+                                    "evaluate on; empty = every batch with role 'eval'.")
+    eval_splits: list[str] = Field(default_factory=list, description="Only eval clips whose "
+                                   "`split` tag is one of these; empty = all.")
+
+
+@asset(group_name="training", deps=["audio_clips", "preference_pairs"],
+       code_version=f"1-{sql.digest(*SNAPSHOT_SQL)}")
+def speech_training_set(
+    context: AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse,
+) -> MaterializeResult:
+    """The rows one loop run uses: verified transcripts and pairs (train), labeled clips (eval)."""
+    roles = warehouse.batches_by_role()
+    train = config.train_batches or roles["train"]
+    evals = config.eval_batches or roles["eval"]
+    check_selection(train, evals, [b for bs in roles.values() for b in bs])
+    params = {"batches": train}
+    sft = warehouse.fetch_dicts(sql.load("queries/sft_rows"), params)
+    pairs = warehouse.fetch_dicts(sql.load("queries/pairs_for_batches"), params)
+    eval_clips = warehouse.fetch_dicts(sql.load("queries/eval_clips"),
+                                       {"batches": evals, "splits": config.eval_splits})
+    if not sft:
+        raise TrainingSetError(f"Train batches {train} have no clips with transcripts: "
+                               "ingest them first (`rlfoundry ingest PATH --batch NAME`).")
+    if not eval_clips:
+        where = f" in splits {config.eval_splits}" if config.eval_splits else ""
+        raise TrainingSetError(f"Eval batches {evals} have no labeled clips{where}: "
+                               "ingest them first.")
+    out = warehouse.report_dir("speech_training_set", context.run_id[:8])
+    snap = write_snapshot(out, train_batches=train, eval_batches=evals, sft=sft, pairs=pairs,
+                          eval_clips=eval_clips)
+    unlabeled = [b for b in snap["per_batch"]["sft"] if b not in snap["per_batch"]["pairs"]]
+    if unlabeled:
+        context.log.warning(f"Train batches without preference pairs (SFT only): {unlabeled}; "
+                            "run `rlfoundry job speech_data --batch NAME` to label them.")
+    warehouse.write_pointer("speech_training_set", snap)
+    return MaterializeResult(metadata={
+        "train_batches": MetadataValue.json(train), "eval_batches": MetadataValue.json(evals),
+        "sft_rows": snap["counts"]["sft"], "pairs": snap["counts"]["pairs"],
+        "eval_clips": snap["counts"]["eval"],
+        "without_pairs": MetadataValue.json(unlabeled),
+        "per_batch": MetadataValue.json(snap["per_batch"]),
+        "snapshot": MetadataValue.path(snap["dir"]),
+    })
+
+
+class SFTConfig(Config):
+    base_model: str = Field("", description="Model to start from: empty = the model hub's "
+                            "baseline; 'promoted' = the current promoted model; or a path/id.")
+    learning_rate: float = Field(1e-5, description="AdamW peak learning rate.")
+    max_steps: int = Field(100, description="Optimizer steps.")
+    batch_size: int = Field(8, description="Transcripts per step (per process).")
+    warmup_steps: int = Field(5, description="Linear warmup steps.")
+    seed: int = Field(0, description="Seed of shuffling and initialisation.")
+
+
+@asset(group_name="training", deps=["speech_training_set"], code_version="1")
+def whisper_sft_model(
+    context: AssetExecutionContext, config: SFTConfig, warehouse: Warehouse,
+    model_hub: ModelHub, training_launcher: TrainingLauncher,
+) -> MaterializeResult:
+    """Cold-start SFT: teacher-forced cross-entropy on the training set's verified transcripts."""
+    snap = warehouse.read_pointer("speech_training_set")
+    base = _base_model(config.base_model, warehouse, model_hub)
+    settings = {"learning_rate": config.learning_rate, "max_steps": config.max_steps,
+                "batch_size": config.batch_size, "warmup_steps": config.warmup_steps,
+                "seed": config.seed}
+    return _train(context, warehouse, training_launcher, "sft", base, snap,
+                  f"{snap['dir']}/sft.jsonl", settings)
 
 
 class PreferenceTrainingConfig(Config):
     objective: str = Field("dpo", description="dpo | mpo (weighted sigmoid + bco_pair + sft).")
-    base_model: str = Field("", description="Model to tune; empty = the model hub's baseline.")
+    base_model: str = Field("sft", description="Model to tune (also the frozen reference): "
+                            "'sft' = the latest whisper_sft_model; '' = the hub's baseline; "
+                            "'promoted'; or a path/id.")
     beta: float = Field(0.1, description="DPO temperature: how far the policy may move.")
     learning_rate: float = Field(1e-5, description="AdamW learning rate (linear warmup/decay).")
     max_steps: int = Field(100, description="Optimizer steps.")
     batch_size: int = Field(4, description="Pairs per step (per process).")
+    sft_weight: float = Field(0.0, description="DPO only: weight of an added NLL term on the "
+                              "chosen transcript (keeps the policy from emitting less).")
     seed: int = Field(0, description="Seed of shuffling and initialisation.")
 
 
-@asset(partitions_def=batches, group_name="training", deps=["preference_pairs"],
-       code_version="1")
+@asset(group_name="training", deps=["speech_training_set", "whisper_sft_model"],
+       code_version="2")
 def whisper_preference_model(
     context: AssetExecutionContext, config: PreferenceTrainingConfig, warehouse: Warehouse,
     model_hub: ModelHub, training_launcher: TrainingLauncher,
 ) -> MaterializeResult:
-    """Whisper tuned with DPO or MPO on the batch's preference pairs; checkpoint in safetensors."""
-    batch = context.partition_key
-    pairs = warehouse.report_dir("preference_pairs", batch) / "pairs.jsonl"
-    if not pairs.is_file():
-        raise FileNotFoundError(f"{pairs} is missing: materialize preference_pairs for batch "
-                                f"{batch!r} first.")
-    out = warehouse.report_dir("whisper_preference_model", batch) / f"run-{context.run_id[:8]}"
-    train_config = {
-        "objective": config.objective, "model": model_hub.resolve(config.base_model or None),
-        "output_dir": str(out), "data": str(pairs), "beta": config.beta,
-        "learning_rate": config.learning_rate, "max_steps": config.max_steps,
-        "batch_size": config.batch_size, "seed": config.seed,
-        "save_every": config.max_steps, "log_every": 1,
-    }
-    reported = training_launcher.launch(context, train_config).get_materialize_result()
+    """Whisper tuned with DPO or MPO on the training set's preference pairs."""
+    snap = warehouse.read_pointer("speech_training_set")
+    if not snap["counts"]["pairs"]:
+        raise TrainingSetError(f"The training set {snap['dir']} has no preference pairs: run "
+                               "`rlfoundry job speech_data --batch NAME` on the train batches.")
+    base = _base_model(config.base_model, warehouse, model_hub)
+    settings = {"beta": config.beta, "learning_rate": config.learning_rate,
+                "max_steps": config.max_steps, "batch_size": config.batch_size,
+                "sft_weight": config.sft_weight, "seed": config.seed}
+    return _train(context, warehouse, training_launcher, config.objective, base, snap,
+                  f"{snap['dir']}/pairs.jsonl", settings)
+
+
+def _base_model(name: str, warehouse: Warehouse, model_hub: ModelHub) -> str:
+    """A model path from the config's name: '', 'sft', 'promoted', or a path/hub id."""
+    if name == "sft":
+        return warehouse.read_pointer("whisper_sft_model")["checkpoint"]
+    if name == "promoted":
+        row = model_registry.current_promoted(warehouse)
+        return row["checkpoint"] if row else model_hub.resolve(None)
+    return model_hub.resolve(name or None)
+
+
+def _train(context: AssetExecutionContext, warehouse: Warehouse, launcher: TrainingLauncher,
+           objective: str, base: str, snap: dict, data: str,
+           settings: dict[str, Any]) -> MaterializeResult:
+    """Run one training job through Pipes, register the checkpoint, and report curves."""
+    asset_name = context.asset_key.path[-1]
+    model_id = f"{objective}-{context.run_id[:8]}"
+    out = warehouse.report_dir(asset_name, model_id)
+    train_config = {"objective": objective, "model": base, "output_dir": str(out), "data": data,
+                    **settings, "save_every": settings["max_steps"], "log_every": 10}
+    reported = launcher.launch(context, train_config).get_materialize_result()
+    metrics = {k: v.value if hasattr(v, "value") else v
+               for k, v in (reported.metadata or {}).items()}
+    checkpoint = str(metrics["checkpoint"])
+    model_registry.record(warehouse, model_id=model_id, stage=objective, checkpoint=checkpoint,
+                          base_model=base, train_batches=snap["train_batches"],
+                          eval_batches=snap["eval_batches"],
+                          config={**train_config, "snapshot": snap["dir"]},
+                          run_id=context.run_id, train_metrics=metrics)
+    warehouse.write_pointer(asset_name, {"model_id": model_id, "checkpoint": checkpoint,
+                                         "base_model": base, "snapshot": snap["dir"]})
     curves = plot_curves(out / "metrics.jsonl", out / "curves.png")
     return MaterializeResult(metadata={
         **(reported.metadata or {}),
+        "model_id": model_id,
+        "base_model": MetadataValue.path(base),
+        "train_batches": MetadataValue.json(snap["train_batches"]),
         "config": MetadataValue.json(train_config),
         "curves": png_markdown(curves, "training curves"),
         "metrics_file": MetadataValue.path(str(out / "metrics.jsonl")),
     })
-

@@ -1,17 +1,21 @@
-"""The root Definitions: every asset, check, job and resource of rlfoundry."""
+"""The root Definitions: every asset, check, job, schedule, sensor and resource of rlfoundry."""
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
-from assets import audio, checks, evaluation, ingest, preferences, training
+from assets import audio, checks, evaluation, ingest, preferences, promotion, training
+from pipelines.automation import inbox_manifests, nightly_retrain
 from pipelines.jobs import JOBS
 from resources.model_hub import ModelHub
 from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
 
 defs = Definitions(
-    assets=load_assets_from_modules([ingest, audio, evaluation, preferences, training]),
+    assets=load_assets_from_modules([ingest, audio, evaluation, preferences, training,
+                                     promotion]),
     asset_checks=load_asset_checks_from_modules([checks]),
     jobs=JOBS,
+    schedules=[nightly_retrain],
+    sensors=[inbox_manifests],
     resources={"warehouse": Warehouse(), "model_hub": ModelHub(),
                "training_launcher": TrainingLauncher()},
 )

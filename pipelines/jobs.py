@@ -1,4 +1,4 @@
-"""Jobs: named selections of the asset graph that users launch per batch."""
+"""Jobs: named selections of the asset graph that users launch per batch, or for the loop."""
 
 from dagster import AssetSelection, define_asset_job
 
@@ -21,10 +21,19 @@ preferences_job = define_asset_job(
     partitions_def=batches,
     description="Preference pairs (mined + human) and per-hypothesis reward components.",
 )
-preference_training_job = define_asset_job(
-    "speech_preference_training", AssetSelection.assets("whisper_preference_model"),
+speech_data_job = define_asset_job(
+    "speech_data",
+    AssetSelection.assets("audio_clips", "asr_hypotheses", "preference_pairs", "reward_shaping"),
     partitions_def=batches,
-    description="DPO or MPO on the batch's pairs, out of process through torchrun and Pipes.",
+    description="Everything a train batch contributes to the loop: ingest its audio, N-best "
+    "hypotheses, preference pairs and reward components.",
 )
-JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job,
-        preference_training_job]
+speech_loop_job = define_asset_job(
+    "speech_loop",
+    AssetSelection.assets("speech_training_set", "whisper_sft_model", "whisper_preference_model",
+                          "asr_eval", "promoted_model"),
+    description="The speech loop over the labeled batches: training set, cold-start SFT, DPO or "
+    "MPO, evaluation against the incumbent on held-out batches, and promotion.",
+)
+JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job, speech_data_job,
+        speech_loop_job]

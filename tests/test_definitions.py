@@ -10,12 +10,20 @@ EXPECTED_ASSETS = {
     "asr_baseline_eval": {"audio_clips"},
     "preference_pairs": {"asr_hypotheses", "audio_clips"},
     "reward_shaping": {"asr_hypotheses", "audio_clips"},
-    "whisper_preference_model": {"preference_pairs"},
+    "speech_training_set": {"audio_clips", "preference_pairs"},
+    "whisper_sft_model": {"speech_training_set"},
+    "whisper_preference_model": {"speech_training_set", "whisper_sft_model"},
+    "asr_eval": {"speech_training_set", "whisper_sft_model", "whisper_preference_model"},
+    "promoted_model": {"asr_eval"},
 }
+LOOP_ASSETS = {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
+               "asr_eval", "promoted_model"}
 EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
-                   ("audio_clips", "audio_clips_quarantine_share")}
+                   ("audio_clips", "audio_clips_quarantine_share"),
+                   ("asr_eval", "asr_eval_candidate_not_worse"),
+                   ("asr_eval", "asr_eval_deletions_not_up")}
 EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences",
-                 "speech_preference_training"}
+                 "speech_data", "speech_loop"}
 
 
 def test_asset_graph_matches_the_snapshot():
@@ -25,12 +33,29 @@ def test_asset_graph_matches_the_snapshot():
     assert assets == EXPECTED_ASSETS
 
 
-def test_every_asset_is_partitioned_by_batch_and_versioned():
+def test_batch_assets_are_partitioned_loop_assets_are_not_and_all_are_versioned():
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.partitions_def is not None and node.partitions_def.name == "batches", key
+        if key.to_user_string() in LOOP_ASSETS:  # one loop run spans several batches
+            assert node.partitions_def is None, key
+        else:
+            assert node.partitions_def is not None and node.partitions_def.name == "batches", key
         assert node.code_version, key
+
+
+def test_the_promotion_check_blocks_and_the_automation_starts_switched_off():
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    graph = defs.resolve_asset_graph()
+    (check,) = [graph.get_check_spec(k) for k in graph.asset_check_keys
+                if k.name == "asr_eval_candidate_not_worse"]
+    assert check.blocking
+    schedule = defs.resolve_schedule_def("nightly_retrain")
+    assert schedule.job_name == "speech_loop" and schedule.cron_schedule == "0 2 * * *"
+    assert schedule.default_status == DefaultScheduleStatus.STOPPED
+    sensor = defs.resolve_sensor_def("inbox_manifests")
+    assert sensor.default_status == DefaultSensorStatus.STOPPED
 
 
 def test_checks_and_jobs_match_the_snapshot():

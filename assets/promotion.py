@@ -1,0 +1,159 @@
+"""The loop's evaluation and promotion: candidate vs incumbent on the held-out batches.
+
+`asr_eval` transcribes the training set's eval clips with the incumbent (the
+promoted model, or the baseline before any promotion), the SFT model and the
+preference-tuned candidate; `asr_eval_candidate_not_worse` (blocking) fails when
+the candidate's WER is worse than the incumbent's, and `promoted_model` only
+advances when it passed.
+"""
+
+import json
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from assets.common import png_markdown, progress_logger
+from labeling.media import load_audio_16k
+from resources import model_registry
+from resources.model_hub import ModelHub
+from resources.warehouse import Warehouse
+from training.evaluate import evaluate_clips
+from training.promotion import comparison_table, decide, plot_comparison
+from training.training_set import read_jsonl
+
+
+class LoopEvalConfig(Config):
+    candidate: str = Field("preference", description="Which trained model competes for "
+                           "promotion: 'preference' (DPO/MPO) or 'sft'.")
+    group_by: list[str] = Field(default_factory=lambda: ["accent", "snr_db"],
+                                description="Tags to report WER/CER per value of.")
+    batch_size: int = Field(8, description="Clips per forward pass.")
+    max_wer_increase: float = Field(0.0, description="Tolerance: the candidate passes when its "
+                                    "WER is at most the incumbent's plus this (a fraction).")
+
+
+@asset(group_name="evaluation",
+       deps=["speech_training_set", "whisper_sft_model", "whisper_preference_model"],
+       code_version="1")
+def asr_eval(
+    context: AssetExecutionContext, config: LoopEvalConfig, warehouse: Warehouse,
+    model_hub: ModelHub,
+) -> MaterializeResult:
+    """WER/CER of incumbent, SFT and candidate on the eval batches, per group; the decision."""
+    snap = warehouse.read_pointer("speech_training_set")
+    clips = [{**c, "tags": json.loads(c["tags"])} for c in read_jsonl(f"{snap['dir']}/eval.jsonl")]
+    models = _contenders(config.candidate, warehouse, model_hub)
+    run, now, reports = context.run_id[:8], datetime.now(UTC), {}
+    for label, entry in models.items():
+        asr = model_hub.load_asr(entry["checkpoint"])
+        result = evaluate_clips(asr, clips, load_audio_16k, config.group_by,
+                                batch_size=config.batch_size,
+                                progress=progress_logger(context, f"{label} evaluated"))
+        _write_rows(warehouse, result.utterances, clips, label, entry["model_id"], run, now)
+        reports[label] = result.report
+    decision = decide(reports["candidate"], reports["incumbent"], config.max_wer_increase)
+    for label in ("sft", "candidate"):
+        if label in models:
+            model_registry.update(warehouse, models[label]["model_id"],
+                                  eval_wer=reports[label].overall.wer,
+                                  eval_cer=reports[label].overall.cer,
+                                  incumbent=models["incumbent"]["model_id"],
+                                  incumbent_wer=decision.incumbent_wer)
+    named = {_label(lbl, models[lbl]): r for lbl, r in reports.items()}
+    out = warehouse.report_dir("asr_eval", run)
+    png = plot_comparison(named, out / "wer_comparison.png")
+    table = comparison_table(named)
+    (out / "comparison.txt").write_text(table + "\n")
+    payload = {"decision": decision.to_dict(), "models": models, "snapshot": snap["dir"],
+               "eval_batches": snap["eval_batches"],
+               "reports": {lbl: r.to_dict() for lbl, r in named.items()}}
+    (out / "report.json").write_text(json.dumps(payload, indent=2))
+    warehouse.write_pointer("asr_eval", {**payload, "report": str(out / "report.json"),
+                                         "table": table})
+    context.log.info("\n" + table + "\n" + decision.reason)
+    return MaterializeResult(metadata={
+        "candidate_wer": round(decision.candidate_wer, 4),
+        "incumbent_wer": round(decision.incumbent_wer, 4),
+        "wer_delta": round(decision.wer_delta, 4),
+        "deletion_rate_delta": round(decision.deletion_rate_delta, 4),
+        "decision": MetadataValue.text(decision.reason),
+        "table": MetadataValue.md(comparison_table(named, markdown=True)),
+        "wer_by_group": png_markdown(png, "WER per group"),
+        "report": MetadataValue.path(str(out / "report.json")),
+    })
+
+
+def _contenders(candidate: str, warehouse: Warehouse, model_hub: ModelHub) -> dict[str, dict]:
+    """incumbent, sft (when trained) and candidate: {label: {model_id, checkpoint}}."""
+    if candidate not in ("preference", "sft"):
+        raise ValueError(f"candidate must be 'preference' or 'sft', got {candidate!r}")
+    promoted = model_registry.current_promoted(warehouse)
+    incumbent = ({"model_id": promoted["model_id"], "checkpoint": promoted["checkpoint"]}
+                 if promoted else {"model_id": "baseline", "checkpoint": model_hub.resolve(None)})
+    out = {"incumbent": incumbent}
+    sft = _pointer(warehouse, "whisper_sft_model")
+    if sft:
+        out["sft"] = sft
+    source = "whisper_preference_model" if candidate == "preference" else "whisper_sft_model"
+    chosen = _pointer(warehouse, source)
+    if chosen is None:
+        raise FileNotFoundError(f"No trained candidate: materialize {source} first.")
+    out["candidate"] = chosen
+    if candidate == "sft":
+        out.pop("sft")
+    return out
+
+
+def _pointer(warehouse: Warehouse, asset: str) -> dict | None:
+    try:
+        p = warehouse.read_pointer(asset)
+    except FileNotFoundError:
+        return None
+    return {"model_id": p["model_id"], "checkpoint": p["checkpoint"]}
+
+
+def _label(label: str, entry: dict) -> str:
+    return {"incumbent": entry["model_id"] if entry["model_id"] == "baseline"
+            else f"promoted {entry['model_id']}"}.get(label, entry["model_id"])
+
+
+def _write_rows(warehouse: Warehouse, utterances: list[dict], clips: list[dict], label: str,
+                model_id: str, run: str, now: datetime) -> None:
+    """Per-utterance rows into `asr_eval`, one shard per (model, run) in each eval batch."""
+    batch_of = {c["clip_id"]: c["batch"] for c in clips}
+    for batch in sorted(set(batch_of.values())):
+        rows = [{**u, "tags": json.dumps(u["tags"], sort_keys=True, default=str),
+                 "eval_name": label, "model": model_id, "created_at": now}
+                for u in utterances if batch_of[u["clip_id"]] == batch]
+        warehouse.write_partition("asr_eval", batch, rows, shard=f"{label}-{run}")
+
+
+@asset(group_name="evaluation", deps=["asr_eval"], code_version="1")
+def promoted_model(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    """The model that now labels data and that the next candidate must beat."""
+    evaluation = warehouse.read_pointer("asr_eval")
+    decision, candidate = evaluation["decision"], evaluation["models"]["candidate"]
+    if not decision["passed"]:
+        raise Failure(f"{candidate['model_id']} is not promoted: {decision['reason']}.",
+                      metadata={"report": MetadataValue.path(evaluation["report"])})
+    row = model_registry.update(warehouse, candidate["model_id"], promoted=True)
+    warehouse.write_pointer("promoted_model", {"model_id": row["model_id"],
+                                               "checkpoint": row["checkpoint"],
+                                               "promoted_at": row["promoted_at"]})
+    context.log.info(f"promoted {row['model_id']}: {decision['reason']}")
+    return MaterializeResult(metadata={
+        "model_id": row["model_id"],
+        "checkpoint": MetadataValue.path(row["checkpoint"]),
+        "replaces": MetadataValue.text(evaluation["models"]["incumbent"]["model_id"]),
+        "wer": round(decision["candidate_wer"], 4),
+        "previous_wer": round(decision["incumbent_wer"], 4),
+        "train_batches": MetadataValue.json(list(row["train_batches"])),
+    })

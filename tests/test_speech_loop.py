@@ -1,0 +1,148 @@
+"""The speech loop end to end on a tiny Whisper: training set, SFT, DPO, eval, promotion.
+
+Training runs out of process (torchrun + Pipes), as in production. Whether a
+random tiny model "improves" is noise, so the promotion outcome is forced
+through the check's own tolerance: a huge tolerance must promote, a negative
+one (demand an impossible gain) must block.
+"""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from dagster import DagsterInstance, materialize
+from transformers import WhisperForConditionalGeneration
+
+from assets.checks import asr_eval_candidate_not_worse, asr_eval_deletions_not_up
+from assets.preferences import preference_pairs
+from assets.promotion import asr_eval, promoted_model
+from assets.training import speech_training_set, whisper_preference_model, whisper_sft_model
+from labeling.testing import write_tone
+from pipelines.partitions import BATCHES
+from resources import model_registry
+from resources.model_hub import ModelHub
+from resources.training_launcher import TrainingLauncher
+from training.training_set import TrainingSetError
+
+NOW = datetime.now(UTC)
+LOOP = [speech_training_set, whisper_sft_model, whisper_preference_model, asr_eval,
+        promoted_model, asr_eval_candidate_not_worse, asr_eval_deletions_not_up]
+
+
+def _clips(tmp_path, batch, refs, tags):
+    rows = []
+    for i, ref in enumerate(refs):
+        path = write_tone(tmp_path / f"{batch}-{i}.wav", seconds=0.5, seed=hash(batch) % 97 + i)
+        rows.append({"clip_id": f"{batch}{i}".ljust(64, "0"), "source_path": str(path),
+                     "sample_rate": 16000, "channels": 1, "duration_s": 0.5, "rms_dbfs": -20.0,
+                     "peak_dbfs": -3.0, "text": ref, "tags": json.dumps(tags[i % len(tags)]),
+                     "ingested_at": NOW})
+    return rows
+
+
+@pytest.fixture
+def loop_env(warehouse, tmp_path, tiny_whisper_dir):
+    """A train batch with hypotheses and pairs, an eval batch, both registered."""
+    train = _clips(tmp_path, "b", ["the cat sat on the mat", "good morning everyone",
+                                   "see you tomorrow"], [{}])
+    dev = _clips(tmp_path, "dev", ["the cat sat", "good night"],
+                 [{"accent": "us"}, {"accent": "gb"}])
+    warehouse.write_partition("audio_clips", "b", train)
+    warehouse.write_partition("audio_clips", "dev", dev)
+    warehouse.register_batch("b", tmp_path)
+    warehouse.register_batch("dev", tmp_path, role="eval")
+    warehouse.write_partition("asr_hypotheses", "b", [
+        {"clip_id": c["clip_id"], "model": "m", "kind": "beam", "rank": r, "seed": 0,
+         "text": text, "avg_logprob": -0.5, "num_tokens": 4, "created_at": NOW}
+        for c in train for r, text in enumerate([c["text"], c["text"].split()[0]])])
+    resources = {"warehouse": warehouse, "training_launcher": TrainingLauncher(),
+                 "model_hub": ModelHub(cache_dir=str(tmp_path / "models"),
+                                       baseline_asr=str(tiny_whisper_dir))}
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(BATCHES, ["b", "dev"])
+    assert materialize([preference_pairs], partition_key="b", instance=instance,
+                       resources=resources).success
+    yield instance, resources
+    instance.dispose()
+
+
+def _loop_config(tolerance: float) -> dict:
+    return {"ops": {
+        "whisper_sft_model": {"config": {"max_steps": 2, "batch_size": 2, "warmup_steps": 0}},
+        "whisper_preference_model": {"config": {"max_steps": 2, "batch_size": 2, "beta": 0.5}},
+        "asr_eval": {"config": {"group_by": ["accent"], "max_wer_increase": tolerance}},
+    }}
+
+
+def _meta(result, asset):
+    (mat,) = [e.event_specific_data.materialization for e in
+              result.get_asset_materialization_events() if e.asset_key.path[-1] == asset]
+    return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+
+
+def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
+    instance, resources = loop_env
+    result = materialize(LOOP, instance=instance, resources=resources,
+                         run_config=_loop_config(tolerance=100.0))
+    assert result.success
+    snap = _meta(result, "speech_training_set")
+    assert (snap["sft_rows"], snap["eval_clips"]) == (3, 2) and snap["pairs"] > 0
+    sft, dpo = _meta(result, "whisper_sft_model"), _meta(result, "whisper_preference_model")
+    assert "data:image/png;base64," in sft["curves"] and "data:image/png" in dpo["curves"]
+    # DPO starts from the SFT checkpoint, which is also its frozen reference
+    assert dpo["base_model"] == model_registry.get(warehouse, sft["model_id"])["checkpoint"]
+    evaluation = _meta(result, "asr_eval")
+    assert "| accent | gb |" in evaluation["table"] and "baseline WER" in evaluation["table"]
+    promoted = _meta(result, "promoted_model")
+    assert promoted["model_id"] == dpo["model_id"] and promoted["replaces"] == "baseline"
+    row = model_registry.current_promoted(warehouse)
+    assert row["model_id"] == dpo["model_id"] and list(row["train_batches"]) == ["b"]
+    assert row["eval_wer"] is not None and json.loads(row["config"])["objective"] == "dpo"
+    assert not model_registry.get(warehouse, sft["model_id"])["promoted"]
+    WhisperForConditionalGeneration.from_pretrained(row["checkpoint"])
+    rows = warehouse.fetch("SELECT DISTINCT eval_name FROM asr_eval WHERE batch = 'dev'")
+    assert {r[0] for r in rows} == {"incumbent", "sft", "candidate"}
+
+
+def test_a_worse_candidate_is_blocked_and_never_promoted(loop_env, warehouse):
+    instance, resources = loop_env
+    # demand an impossible gain: the candidate counts as worse than the incumbent
+    result = materialize(LOOP, instance=instance, resources=resources,
+                         run_config=_loop_config(tolerance=-10.0), raise_on_error=False)
+    assert not result.success
+    checks = {e.asset_check_key.name: e for e in
+              (ev.event_specific_data for ev in result.all_events
+               if ev.event_type_value == "ASSET_CHECK_EVALUATION")}
+    assert not checks["asr_eval_candidate_not_worse"].passed
+    assert "worse than incumbent" in checks["asr_eval_candidate_not_worse"].description
+    assert not [e for e in result.get_asset_materialization_events()
+                if e.asset_key.path[-1] == "promoted_model"]
+    assert model_registry.current_promoted(warehouse) is None
+    # materialized on its own (no check in the run), promoted_model refuses too
+    alone = materialize([promoted_model], instance=instance, resources=resources,
+                        raise_on_error=False)
+    assert not alone.success and model_registry.current_promoted(warehouse) is None
+
+
+def test_training_set_refuses_an_eval_batch_that_is_also_trained_on(loop_env):
+    instance, resources = loop_env
+    with pytest.raises(TrainingSetError, match="both trained and evaluated on: b"):
+        materialize([speech_training_set], instance=instance, resources=resources,
+                    run_config={"ops": {"speech_training_set": {"config": {
+                        "train_batches": ["b"], "eval_batches": ["b", "dev"]}}}})
+
+
+def test_a_failed_training_run_says_why_and_registers_nothing(loop_env, warehouse):
+    instance, resources = loop_env
+    assert materialize([speech_training_set], instance=instance, resources=resources).success
+    result = materialize([whisper_sft_model], instance=instance, resources=resources,
+                         raise_on_error=False, run_config={"ops": {"whisper_sft_model": {
+                             "config": {"learning_rate": -1.0, "max_steps": 1}}}})
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert ("Training failed: " in failure.step_failure_data.error.message
+            and "config field 'learning_rate': must be > 0.0" in
+            failure.step_failure_data.error.message)
+    assert model_registry.all_models(warehouse) == []
+    with pytest.raises(FileNotFoundError, match="materialize whisper_sft_model first"):
+        warehouse.read_pointer("whisper_sft_model")

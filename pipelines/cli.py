@@ -2,6 +2,7 @@
 
     rlfoundry ingest data/sample/audio/dev.jsonl --batch sample-dev
     rlfoundry job speech_eval --batch sample-dev
+    rlfoundry run --train sample-train --eval sample-dev
     rlfoundry evaluate --model bundled:whisper-tiny.en --manifest dev.jsonl --group-by accent
     rlfoundry models import-ct2 path/to/faster-whisper-dir out/whisper-hf
 
@@ -32,8 +33,9 @@ def _instance():
     return DagsterInstance.get()
 
 
-def _run_job(job_name: str, batch: str, run_config: dict | None = None) -> None:
-    """Execute a job of the Definitions for one batch partition and print what it produced."""
+def _run_job(job_name: str, batch: str | None, run_config: dict | None = None):
+    """Execute a job of the Definitions (for one batch partition, or unpartitioned) and print
+    what it produced; returns the run's result."""
     from dagster import DagsterInvalidConfigError
 
     from pipelines.definitions import defs
@@ -44,11 +46,16 @@ def _run_job(job_name: str, batch: str, run_config: dict | None = None) -> None:
     if job_name not in names:
         raise click.ClickException(f"No job {job_name!r}; jobs: {', '.join(names)}.")
     instance = _instance()
-    if not instance.has_dynamic_partition(BATCHES, batch):
+    if batch is not None and not instance.has_dynamic_partition(BATCHES, batch):
         raise click.ClickException(f"Batch {batch!r} is not registered; register it with "
                                    f"`rlfoundry ingest PATH --batch {batch}`.")
+    job_def = defs.resolve_job_def(job_name)
+    if job_def.partitions_def is not None and batch is None:
+        raise click.ClickException(f"Job {job_name!r} runs per batch: pass --batch NAME.")
+    if job_def.partitions_def is None and batch is not None:
+        raise click.ClickException(f"Job {job_name!r} is not partitioned: drop --batch.")
     try:
-        result = defs.resolve_job_def(job_name).execute_in_process(
+        result = job_def.execute_in_process(
             partition_key=batch, instance=instance, run_config=run_config or {},
             raise_on_error=False,
         )
@@ -56,8 +63,10 @@ def _run_job(job_name: str, batch: str, run_config: dict | None = None) -> None:
         raise click.ClickException(str(exc)) from exc
     print_materializations(result)
     if not result.success:
-        raise click.ClickException(f"Run {result.run_id} of job {job_name!r} for batch "
-                                   f"{batch!r} failed: {_first_error(result)}")
+        scope = f" for batch {batch!r}" if batch is not None else ""
+        raise click.ClickException(f"Run {result.run_id} of job {job_name!r}{scope} failed: "
+                                   f"{_first_error(result)}")
+    return result
 
 
 def _first_error(result) -> str:
@@ -83,13 +92,15 @@ def main() -> None:
 @click.option("--allowed-root", "allowed_roots", multiple=True, type=click.Path(path_type=Path),
               help="Folder that manifest paths may point into (repeatable; default: the "
               "manifest's or folder's own).")
-def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...]) -> None:
+@click.option("--role", type=click.Choice(["train", "eval"]), default="train", show_default=True,
+              help="eval: a held-out batch the loop evaluates on and never trains on.")
+def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...], role: str) -> None:
     """Register PATH (a JSONL manifest or a folder) as batch partition BATCH and ingest it."""
     from pipelines.partitions import BATCHES
     from resources.warehouse import Warehouse, check_partition_name
 
     check_partition_name(batch)
-    Warehouse().register_batch(batch, path, allowed_roots)
+    Warehouse().register_batch(batch, path, allowed_roots, role=role)
     instance = _instance()
     if not instance.has_dynamic_partition(BATCHES, batch):
         instance.add_dynamic_partitions(BATCHES, [batch])
@@ -98,13 +109,37 @@ def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...]) -> None:
 
 @main.command()
 @click.argument("job_name")
-@click.option("--batch", required=True, help="The batch partition to run for.")
+@click.option("--batch", help="The batch partition to run for (partitioned jobs).")
 @click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
               help="Run config as JSON (the same shape as the UI's launchpad).")
-def job(job_name: str, batch: str, config_file: Path | None) -> None:
-    """Run JOB_NAME (ingest, speech_labeling, speech_eval) for one batch."""
+def job(job_name: str, batch: str | None, config_file: Path | None) -> None:
+    """Run JOB_NAME: a batch job (ingest, speech_data, ...) for one batch, or speech_loop."""
     run_config = json.loads(config_file.read_text()) if config_file else None
     _run_job(job_name, batch, run_config)
+
+
+@main.command()
+@click.option("--train", "train", default="", help="Comma-separated train batches; empty = "
+              "every batch registered with role train.")
+@click.option("--eval", "eval_", default="", help="Comma-separated held-out eval batches; "
+              "empty = every batch registered with role eval.")
+@click.option("--objective", type=click.Choice(["dpo", "mpo"]), default="dpo",
+              show_default=True, help="Preference objective after cold-start SFT.")
+@click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
+              help="speech_loop run config as JSON (the launchpad's shape); --train, --eval and "
+              "--objective override its batches and objective.")
+@click.option("--relabel", is_flag=True, help="Label every train batch again, even those "
+              "that already have preference pairs.")
+def run(train: str, eval_: str, objective: str, config_file: Path | None,
+        relabel: bool) -> None:
+    """Run the speech loop: label train batches that need it, then train, evaluate, promote."""
+    from pipelines.loop_cli import run_loop
+
+    run_loop(_split(train), _split(eval_), objective, config_file, relabel, _instance, _run_job)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 @main.command()

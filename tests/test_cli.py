@@ -86,3 +86,44 @@ def test_a_wrong_run_config_is_a_clear_error(home, manifest, tmp_path):
     result = CliRunner().invoke(main, ["job", "speech_labeling", "--batch", "b", "--config",
                                        str(config)])
     assert result.exit_code != 0 and "beams" in result.output
+
+
+def test_run_labels_trains_evaluates_and_promotes_a_users_batches(
+        home, manifest, tiny_whisper_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("RLFOUNDRY_BASELINE_ASR", str(tiny_whisper_dir))
+    dev = write_manifest(tmp_path / "media" / "dev.jsonl", [
+        {"audio_filepath": "0.wav", "text": "clip number zero", "accent": "us"}])
+    invoke("ingest", manifest, "--batch", "calls")
+    # the same audio under another batch is a duplicate; give eval its own file
+    write_tone(tmp_path / "media" / "0.wav", seconds=0.8, seed=42, freq=900)
+    out = invoke("ingest", dev, "--batch", "held-out", "--role", "eval")
+    assert "ingested: 1" in out
+    config = tmp_path / "loop.json"
+    config.write_text(json.dumps({"ops": {
+        "whisper_sft_model": {"config": {"max_steps": 1, "batch_size": 2, "warmup_steps": 0}},
+        "whisper_preference_model": {"config": {"max_steps": 1, "batch_size": 2}},
+        "asr_eval": {"config": {"group_by": ["accent"], "max_wer_increase": 100.0}}}}))
+    out = invoke("run", "--train", "calls", "--eval", "held-out", "--config", config)
+    assert "### labeling train batch calls (speech_data)" in out
+    assert "PROMOTED dpo-" in out and "baseline WER" in out
+    warehouse = Warehouse(root=str(home / "warehouse"))
+    stages = warehouse.fetch("SELECT stage, promoted FROM model_registry ORDER BY 1")
+    assert stages == [("dpo", True), ("sft", False)]
+    assert warehouse.batches_by_role() == {"train": ["calls"], "eval": ["held-out"]}
+    # a labeled batch is not labeled again unless asked
+    from dagster import DagsterInstance
+
+    from pipelines.loop_cli import batches_to_label
+    with DagsterInstance.get() as instance:
+        assert batches_to_label(instance, ["calls"], relabel=False) == []
+        assert batches_to_label(instance, ["calls"], relabel=True) == ["calls"]
+
+
+def test_run_refuses_unregistered_batches_and_job_checks_partitioning(home, manifest):
+    result = CliRunner().invoke(main, ["run", "--train", "nope", "--eval", "dev"])
+    assert result.exit_code != 0 and "Batches not registered: nope, dev" in result.output
+    invoke("ingest", manifest, "--batch", "b1")
+    result = CliRunner().invoke(main, ["job", "speech_loop", "--batch", "b1"])
+    assert result.exit_code != 0 and "not partitioned: drop --batch" in result.output
+    result = CliRunner().invoke(main, ["job", "speech_data"])
+    assert result.exit_code != 0 and "runs per batch: pass --batch" in result.output

@@ -34,12 +34,10 @@ test-slow: setup
 demo: setup
 	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf "telemetry:\n  enabled: false\n" > $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rlfoundry ingest $(SAMPLE)/audio/train.jsonl --batch sample-train
-	$(BIN)/rlfoundry ingest $(SAMPLE)/audio/dev.jsonl --batch sample-dev
+	$(BIN)/rlfoundry ingest $(SAMPLE)/audio/dev.jsonl --batch sample-dev --role eval
 	$(BIN)/rlfoundry ingest $(SAMPLE)/images --batch sample-images
 	$(BIN)/rlfoundry ingest $(SAMPLE)/videos --batch sample-videos
-	$(BIN)/rlfoundry job speech_labeling --batch sample-train
-	$(BIN)/rlfoundry job speech_preferences --batch sample-train
-	$(BIN)/rlfoundry job speech_eval --batch sample-dev
+	$(BIN)/rlfoundry run --train sample-train --eval sample-dev --config $(SAMPLE)/demo_loop.json
 
 ui: setup
 	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf "telemetry:\n  enabled: false\n" > $(DAGSTER_HOME)/dagster.yaml

@@ -7,6 +7,14 @@ configured weights; `reward_components` gives all of them for one hypothesis,
 which the `reward_shaping` asset stores per hypothesis so every component can
 be inspected and logged.
 
+More components live in their own modules and are re-exported here:
+keyword recall (:mod:`training.reward_text`), language match
+(:mod:`training.reward_language`), phoneme error rate via espeak-ng
+(:mod:`training.reward_phonemes`), the WER gate and per-group weights
+(:mod:`training.reward_weighting`). The weighted combination of all of them,
+``speech_rewards``, is in :mod:`training.reward_composite` (which builds on
+this module, so it is not re-exported here).
+
 Example:
     >>> r = reward_components("the cat sat", "the cat sat sat sat sat sat", audio_seconds=1.0)
     >>> round(r["accuracy_wer"], 2), round(r["hallucination_ratio"], 2), r["empty"]
@@ -19,6 +27,31 @@ import math
 from collections import Counter
 
 from training.metrics import ErrorCounts, error_counts, normalize
+from training.reward_language import detect_script, language_match
+from training.reward_phonemes import EspeakNotFoundError, accuracy_per, phoneme_error_rate
+from training.reward_text import keyword_recall, parse_keywords
+from training.reward_weighting import gated_accuracy, group_weights, weighted
+
+__all__ = [
+    "EspeakNotFoundError",
+    "accuracy_cer",
+    "accuracy_per",
+    "accuracy_wer",
+    "detect_script",
+    "gated_accuracy",
+    "group_weights",
+    "hallucination_ratio",
+    "is_empty",
+    "keyword_recall",
+    "language_match",
+    "length_ratio",
+    "overlong",
+    "parse_keywords",
+    "phoneme_error_rate",
+    "repetition_ratio",
+    "reward_components",
+    "weighted",
+]
 
 MAX_WORDS_PER_SECOND = 6.0  # faster than any natural speech: more words is hallucination
 

@@ -2,7 +2,16 @@
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
-from assets import audio, checks, evaluation, ingest, preferences, promotion, training
+from assets import (
+    audio,
+    checks,
+    curriculum,
+    evaluation,
+    ingest,
+    preferences,
+    promotion,
+    training,
+)
 from pipelines.automation import inbox_manifests, nightly_retrain
 from pipelines.jobs import JOBS
 from resources.model_hub import ModelHub
@@ -10,8 +19,8 @@ from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
 
 defs = Definitions(
-    assets=load_assets_from_modules([ingest, audio, evaluation, preferences, training,
-                                     promotion]),
+    assets=load_assets_from_modules([ingest, audio, evaluation, preferences, curriculum,
+                                     training, promotion]),
     asset_checks=load_asset_checks_from_modules([checks]),
     jobs=JOBS,
     schedules=[nightly_retrain],

@@ -23,10 +23,11 @@ preferences_job = define_asset_job(
 )
 speech_data_job = define_asset_job(
     "speech_data",
-    AssetSelection.assets("audio_clips", "asr_hypotheses", "preference_pairs", "reward_shaping"),
+    AssetSelection.assets("audio_clips", "asr_hypotheses", "preference_pairs", "reward_shaping",
+                          "curriculum_buckets"),
     partitions_def=batches,
     description="Everything a train batch contributes to the loop: ingest its audio, N-best "
-    "hypotheses, preference pairs and reward components.",
+    "hypotheses, preference pairs, reward components and curriculum buckets.",
 )
 speech_loop_job = define_asset_job(
     "speech_loop",

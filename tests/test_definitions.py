@@ -10,6 +10,7 @@ EXPECTED_ASSETS = {
     "asr_baseline_eval": {"audio_clips"},
     "preference_pairs": {"asr_hypotheses", "audio_clips"},
     "reward_shaping": {"asr_hypotheses", "audio_clips"},
+    "curriculum_buckets": {"audio_clips", "reward_shaping"},
     "speech_training_set": {"audio_clips", "preference_pairs"},
     "whisper_sft_model": {"speech_training_set"},
     "whisper_preference_model": {"speech_training_set", "whisper_sft_model"},

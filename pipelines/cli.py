@@ -40,7 +40,7 @@ def _run_job(job_name: str, batch: str | None, run_config: dict | None = None):
 
     from pipelines.definitions import defs
     from pipelines.partitions import BATCHES
-    from pipelines.report import print_materializations
+    from pipelines.report import print_checks, print_materializations
 
     names = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
     if job_name not in names:
@@ -62,6 +62,7 @@ def _run_job(job_name: str, batch: str | None, run_config: dict | None = None):
     except DagsterInvalidConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     print_materializations(result)
+    print_checks(result)
     if not result.success:
         scope = f" for batch {batch!r}" if batch is not None else ""
         raise click.ClickException(f"Run {result.run_id} of job {job_name!r}{scope} failed: "

@@ -18,3 +18,17 @@ def print_materializations(result) -> None:
                     click.echo(f"{key}:\n{raw}")
             else:
                 click.echo(f"{key}: {raw}")
+
+
+def print_checks(result) -> None:
+    """One line per asset check evaluated in the run: passed or failed, severity, why."""
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        check = event.event_specific_data
+        verdict = "passed" if check.passed else f"FAILED ({check.severity.value})"
+        where = f" [{check.partition}]" if check.partition else ""
+        detail = check.description or ", ".join(
+            f"{k}={getattr(v, 'value', v)}" for k, v in check.metadata.items())
+        click.echo(f"check {check.asset_key.to_user_string()}.{check.check_name}{where}: "
+                   f"{verdict}{' - ' + detail if detail else ''}")

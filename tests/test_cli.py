@@ -106,6 +106,7 @@ def test_run_labels_trains_evaluates_and_promotes_a_users_batches(
     out = invoke("run", "--train", "calls", "--eval", "held-out", "--config", config)
     assert "### labeling train batch calls (speech_data)" in out
     assert "PROMOTED dpo-" in out and "baseline WER" in out
+    assert "check asr_eval.asr_eval_candidate_not_worse: passed - candidate WER" in out
     warehouse = Warehouse(root=str(home / "warehouse"))
     stages = warehouse.fetch("SELECT stage, promoted FROM model_registry ORDER BY 1")
     assert stages == [("dpo", True), ("sft", False)]

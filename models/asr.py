@@ -464,6 +464,37 @@ class WhisperASR:
         encoded = self._encode([audio])
         return self._score(encoded, [0] * len(texts), list(texts))
 
+    @torch.inference_mode()
+    def sample_encoded(
+        self, encoded: torch.Tensor, seconds: Sequence[float], *, num_samples: int,
+        temperature: float, seed: int,
+    ) -> list[list[str]]:
+        """`num_samples` temperature samples per clip from precomputed encoder states.
+
+        For online RL rollouts: the policy's encoder output is computed once and
+        shared with scoring. Draws come from one generator seeded with `seed`, so
+        a rollout is reproducible (and a resumed run redraws the same samples).
+        """
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive to sample, got {temperature}")
+        generator = torch.Generator().manual_seed(int(seed))
+        uniforms = torch.rand(len(encoded) * num_samples, self.window + 1, generator=generator)
+        sampler = _SeededSampler(uniforms.to(self.device), len(self.prompt_ids), temperature)
+        ids = self._generate(encoded, self._caps(seconds), rows_per_clip=num_samples,
+                             sampler=sampler)
+        texts = self._decode(ids)
+        return [texts[i * num_samples : (i + 1) * num_samples] for i in range(len(encoded))]
+
+    @torch.inference_mode()
+    def beams_encoded(
+        self, encoded: torch.Tensor, seconds: Sequence[float], *, num_beams: int,
+    ) -> list[list[str]]:
+        """The `num_beams` finished beams per clip (best first) from precomputed encoder states."""
+        ids = self._generate(encoded, self._caps(seconds), num_beams=num_beams,
+                             rows_per_clip=num_beams)
+        texts = self._decode(ids)
+        return [texts[i * num_beams : (i + 1) * num_beams] for i in range(len(encoded))]
+
     # ------------------------------------------------------------------------- batching
 
     def _over_batches(

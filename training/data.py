@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,6 +49,10 @@ class Example:
     clip: int
     chosen: list[int]
     rejected: list[int] | None
+    text: str = ""
+    """The reference transcript as written (SFT rows; what RL rewards compare against)."""
+    tags: dict = field(default_factory=dict)
+    """The row's other keys (keywords, language, accent...) for rewards and group weights."""
 
 
 @dataclass
@@ -60,6 +64,10 @@ class Batch:
     clips: list[int]
     chosen: list[list[int]]
     rejected: list[list[int]] | None
+    texts: list[str] = field(default_factory=list)
+    tags: list[dict] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    """Duration of each unique clip (rows of `features`)."""
 
 
 @dataclass
@@ -69,6 +77,7 @@ class TrainData:
     examples: list[Example]
     features: torch.Tensor
     audio_paths: list[str]
+    durations: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -85,6 +94,9 @@ class TrainData:
             clips=[local[e.clip] for e in examples],
             chosen=[e.chosen for e in examples],
             rejected=[e.rejected for e in examples] if paired else None,  # type: ignore[misc]
+            texts=[e.text for e in examples],
+            tags=[e.tags for e in examples],
+            seconds=[self.durations[c] for c in unique] if self.durations else [],
         )
 
 
@@ -128,12 +140,14 @@ def load_train_data(
             examples.append(Example(key, clip, targets(row["chosen"]), targets(row["rejected"])))
         else:
             key = str(row.get("id") or f"row{number}")
-            examples.append(Example(key, clip, targets(row["text"]), None))
+            tags = {k: v for k, v in row.items() if k not in ("audio", "text", "id")}
+            examples.append(Example(key, clip, targets(row["text"]), None, row["text"], tags))
     keys = [e.key for e in examples]
     if len(set(keys)) != len(keys):
         raise DataError(f"{path}: pair_id/id values are not unique")
     paths = list(clip_of)
-    return TrainData(examples, log_mel_features(paths, feature_extractor), paths)
+    features, durations = log_mel_features(paths, feature_extractor)
+    return TrainData(examples, features, paths, durations)
 
 
 def _resolve(audio: str, base: Path) -> str:
@@ -143,15 +157,19 @@ def _resolve(audio: str, base: Path) -> str:
     return str(candidate)
 
 
-def log_mel_features(paths: list[str], feature_extractor, chunk: int = 32) -> torch.Tensor:
-    """[clips, mels, frames] 30 s-padded log-mel features of each file, decoded once."""
-    parts = []
+def log_mel_features(
+    paths: list[str], feature_extractor, chunk: int = 32
+) -> tuple[torch.Tensor, list[float]]:
+    """[clips, mels, frames] 30 s-padded log-mel features of each file (decoded once), and
+    each file's duration in seconds."""
+    parts, durations = [], []
     for start in range(0, len(paths), chunk):
         audios = [load_audio(p)[0] for p in paths[start : start + chunk]]
+        durations += [len(a) / 16_000 for a in audios]
         parts.append(
             feature_extractor(audios, sampling_rate=16_000, return_tensors="pt").input_features
         )
-    return torch.cat(parts)
+    return torch.cat(parts), durations
 
 
 def batch_rows(n: int, batch_size: int, *, seed: int, index: int) -> list[int]:

@@ -26,11 +26,13 @@ from models.asr import decoder_prompt
 
 __all__ = [
     "SequenceLogps",
+    "TokenLogps",
     "WhisperScorer",
     "WhisperTokens",
     "decoder_batch",
     "sequence_logps",
     "target_ids",
+    "token_logps",
 ]
 
 
@@ -101,15 +103,32 @@ def decoder_batch(
     return inputs, labels, mask
 
 
-def sequence_logps(
+@dataclass
+class TokenLogps:
+    """Per-token results, each ``[texts, L]`` (right-padded; `mask` marks real tokens)."""
+
+    logps: torch.Tensor
+    """Log-probability of each target token, float32, 0 at padding; carries gradient."""
+    mask: torch.Tensor
+    entropy: torch.Tensor
+    """Entropy (nats) of the predictive distribution at each target position, detached."""
+
+    def sequences(self) -> SequenceLogps:
+        """Summed per text, as :func:`sequence_logps` returns."""
+        counts = self.mask.sum(dim=1)
+        return SequenceLogps(self.logps.sum(dim=1), counts,
+                             (self.entropy.sum(dim=1) / counts.clamp_min(1)).detach())
+
+
+def token_logps(
     model: WhisperForConditionalGeneration,
     encoder_states: torch.Tensor,
     clips: Sequence[int] | torch.Tensor,
     targets: Sequence[Sequence[int]],
     prompt_ids: Sequence[int],
     pad_id: int,
-) -> SequenceLogps:
-    """Summed teacher-forced log-probs of `targets[i]` given clip `clips[i]`'s encoder states.
+) -> TokenLogps:
+    """Teacher-forced log-prob of every token of `targets[i]` given clip `clips[i]`'s states.
 
     `encoder_states` is ``[clips, frames, width]``; gradients flow into the decoder (and into
     `encoder_states` if it requires grad). Logits are materialised only at target positions, in
@@ -125,17 +144,26 @@ def sequence_logps(
     hidden = hidden[:, len(prompt_ids) - 1 :]  # state j predicts label j
     logits = model.get_output_embeddings()(hidden[mask]).float()
     logprobs = logits.log_softmax(dim=-1)
-    token_logps = logprobs.gather(1, labels[mask][:, None]).squeeze(1)
-    rows = torch.arange(len(targets), device=device)[:, None].expand_as(mask)[mask]
-    counts = mask.sum(dim=1)
-    sums = torch.zeros(len(targets), device=device, dtype=torch.float32).index_add(
-        0, rows, token_logps
-    )
+    picked = logprobs.gather(1, labels[mask][:, None]).squeeze(1)
+    per_token = torch.zeros(mask.shape, device=device, dtype=torch.float32).masked_scatter(
+        mask, picked)
     with torch.no_grad():
         detached = logprobs.detach()
-        token_entropy = -(detached.exp() * detached).sum(dim=-1)
-        entropy = torch.zeros_like(sums).index_add(0, rows, token_entropy) / counts
-    return SequenceLogps(sums, counts, entropy.detach())
+        entropy = torch.zeros(mask.shape, device=device, dtype=torch.float32).masked_scatter(
+            mask, -(detached.exp() * detached).sum(dim=-1))
+    return TokenLogps(per_token, mask, entropy)
+
+
+def sequence_logps(
+    model: WhisperForConditionalGeneration,
+    encoder_states: torch.Tensor,
+    clips: Sequence[int] | torch.Tensor,
+    targets: Sequence[Sequence[int]],
+    prompt_ids: Sequence[int],
+    pad_id: int,
+) -> SequenceLogps:
+    """Summed teacher-forced log-probs of `targets[i]` given clip `clips[i]`'s encoder states."""
+    return token_logps(model, encoder_states, clips, targets, prompt_ids, pad_id).sequences()
 
 
 class WhisperScorer(torch.nn.Module):
@@ -155,16 +183,27 @@ class WhisperScorer(torch.nn.Module):
         if freeze_encoder:
             model.get_encoder().requires_grad_(False)
 
-    def forward(
-        self, features: torch.Tensor, clips: Sequence[int], targets: Sequence[Sequence[int]]
-    ) -> SequenceLogps:
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        """Encoder states of `features` (without grad when the encoder is frozen)."""
         encoder = self.model.get_encoder()
         features = features.to(self.model.device, self.model.dtype)
         if self.freeze_encoder:
             with torch.no_grad():
-                states = encoder(features).last_hidden_state
-        else:
-            states = encoder(features).last_hidden_state
-        return sequence_logps(
+                return encoder(features).last_hidden_state
+        return encoder(features).last_hidden_state
+
+    def forward(
+        self, features: torch.Tensor | None, clips: Sequence[int],
+        targets: Sequence[Sequence[int]], *, per_token: bool = False,
+        states: torch.Tensor | None = None,
+    ) -> SequenceLogps | TokenLogps:
+        """Log-probs of `targets` (summed per text, or per token); `states` skips the encoder
+        (only valid with a frozen encoder, where they carry no gradient anyway)."""
+        if states is None:
+            states = self.encode(features)
+        elif not self.freeze_encoder:
+            raise ValueError("precomputed encoder states need a frozen encoder")
+        out = token_logps(
             self.model, states, clips, targets, self.tokens.prompt_ids, self.tokens.eos_id
         )
+        return out if per_token else out.sequences()

@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-OBJECTIVES = ("sft", "dpo", "mpo")
+OBJECTIVES = ("sft", "dpo", "mpo", "grpo", "mwer")
+ONLINE_OBJECTIVES = ("grpo", "mwer")
+GRPO_VARIANTS = ("grpo", "bnpo", "dr_grpo", "dapo")
 PRECISIONS = ("fp32", "bf16", "fp16")
 MPO_LOSS_TYPES = ("sigmoid", "bco_pair", "sft")
 
@@ -46,7 +48,8 @@ class TrainConfig:
     """
 
     objective: str
-    # "sft" (NLL of `text`), "dpo" (TRL loss_type="sigmoid") or "mpo" (weighted `loss_types`).
+    # "sft" (NLL of `text`), "dpo" (TRL loss_type="sigmoid"), "mpo" (weighted `loss_types`),
+    # or online RL on SFT rows: "grpo" (sampled groups, verifiable rewards) or "mwer" (N-best).
     model: str
     # Starting model: a local transformers Whisper folder (also the frozen DPO/MPO reference).
     output_dir: str
@@ -95,6 +98,36 @@ class TrainConfig:
     # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"; under torchrun: cuda:LOCAL_RANK.
     language: str | None = None
     # Transcript language for multilingual checkpoints (None: English); ignored by .en models.
+
+    # --- online RL (grpo, mwer); `batch_size` counts clips, each with its group / N-best
+    num_generations: int = 4
+    # GRPO: transcripts sampled per clip (the group whose rewards are normalised).
+    rollout_temperature: float = 1.0
+    # GRPO: sampling temperature of the rollouts.
+    grpo_variant: str = "dapo"
+    # "grpo" (per-sequence mean), "bnpo", "dr_grpo" or "dapo" (token-level; TRL's default).
+    epsilon_low: float = 0.2
+    # Lower clip of the policy ratio (1 - epsilon_low).
+    epsilon_high: float | None = None
+    # Upper clip (1 + epsilon_high); None = epsilon_low. DAPO's clip-higher uses 0.28.
+    kl_beta: float = 0.04
+    # Weight of the k3 KL to the frozen starting model (0 = no KL term; KL is logged anyway).
+    reward_weights: dict[str, float] = field(default_factory=dict)
+    # Weights of reward components (training.reward_composite.RewardWeights); {} = defaults.
+    gate_threshold: float = 0.5
+    # WER above which a transcript is a sentence-level failure (gated_accuracy's penalty).
+    failure_penalty: float = -1.0
+    # gated_accuracy's reward for a sentence-level failure.
+    nbest_size: int = 4
+    # MWER: beams per clip from the current policy.
+    mwer_ce_weight: float = 0.01
+    # MWER: weight of the cross-entropy on the reference transcript.
+    entropy_warn_fraction: float = 0.5
+    # Warn when policy entropy falls below this fraction of its first-step value.
+    entropy_stop_fraction: float = 0.2
+    # Stop (keeping the last checkpoint) below this fraction; 0 turns the stop off.
+    collapse_patience: int = 5
+    # Stop after this many consecutive steps in which no group's rewards varied (GRPO).
 
     # ------------------------------------------------------------------ file in/out
 
@@ -162,7 +195,32 @@ class TrainConfig:
                 "freeze_encoder", f"must be true or false, got {self.freeze_encoder!r}"
             )
         self._validate_mpo()
+        self._validate_online()
         return self
+
+    def _validate_online(self) -> None:
+        _one_of("grpo_variant", self.grpo_variant, GRPO_VARIANTS)
+        _integer("num_generations", self.num_generations, 2)
+        _integer("nbest_size", self.nbest_size, 2)
+        _integer("collapse_patience", self.collapse_patience, 1)
+        _number("rollout_temperature", self.rollout_temperature, low=0.0, low_open=True)
+        _number("epsilon_low", self.epsilon_low, low=0.0)
+        if self.epsilon_high is not None:
+            _number("epsilon_high", self.epsilon_high, low=0.0)
+        _number("kl_beta", self.kl_beta, low=0.0)
+        _number("gate_threshold", self.gate_threshold, low=0.0)
+        _number("failure_penalty", self.failure_penalty)
+        _number("mwer_ce_weight", self.mwer_ce_weight, low=0.0)
+        _number("entropy_stop_fraction", self.entropy_stop_fraction, low=0.0, high=1.0)
+        _number("entropy_warn_fraction", self.entropy_warn_fraction, low=0.0, high=1.0)
+        if not isinstance(self.reward_weights, dict):
+            raise ConfigError("reward_weights", f"must be an object, got {self.reward_weights!r}")
+        from training.reward_composite import REWARD_NAMES
+
+        unknown = sorted(set(self.reward_weights) - set(REWARD_NAMES))
+        if unknown:
+            raise ConfigError("reward_weights", f"unknown components {unknown}; known: "
+                              f"{list(REWARD_NAMES)}")
 
     def _validate_mpo(self) -> None:
         if not isinstance(self.loss_types, list) or not self.loss_types:

@@ -9,6 +9,9 @@ PANELS = (
     ("loss", "loss"),
     ("rewards/accuracies", "reward accuracy"),
     ("rewards/margins", "reward margin"),
+    ("reward/mean", "mean reward (GRPO)"),
+    ("frac_reward_zero_std", "groups with no reward variance"),
+    ("mwer/expected_errors", "expected word errors (MWER)"),
     ("entropy", "policy entropy (nats/token)"),
     ("kl", "KL to reference (nats/token)"),
 )

@@ -46,9 +46,12 @@ import torch
 from safetensors.torch import load_file
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-from training.config import TrainConfig
+from models.asr import WhisperASR
+from training.config import ONLINE_OBJECTIVES, TrainConfig
 from training.data import Batch, TrainData, batch_rows, load_train_data
 from training.losses import dpo_sigmoid_loss, mpo_loss, sft_loss
+from training.monitors import EntropyWatch
+from training.online import OnlineContext, online_step_loss
 from training.reference_cache import (
     CACHE_NAME,
     ReferenceLogps,
@@ -57,6 +60,7 @@ from training.reference_cache import (
     load_reference,
     save_reference,
 )
+from training.reward_composite import RewardWeights
 from training.whisper_logps import WhisperScorer, WhisperTokens
 
 METRICS_NAME = "metrics.jsonl"
@@ -75,6 +79,12 @@ class TrainResult:
     metrics: dict[str, Any]
     output_dir: Path
     resumed_from: int | None
+    stopped: str | None = None
+    """Why the entropy watch stopped the run early (the checkpoint is the last one before)."""
+
+
+class TrainingStopped(RuntimeError):
+    """The entropy watch stopped a run before it had saved any checkpoint."""
 
 
 # ----------------------------------------------------------------------------- processes, device
@@ -321,6 +331,8 @@ def _seed_all(seed: int) -> None:
 
 
 def _reduce(metrics: dict[str, torch.Tensor], dist: DistInfo) -> dict[str, float]:
+    if dist.world > 1:  # per-bucket rewards exist only where a rank saw that bucket
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("reward/bucket/")}
     names = sorted(metrics)
     values = torch.stack([metrics[n].detach().float().reshape(()) for n in names])
     if dist.world > 1:
@@ -346,14 +358,21 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
     model = WhisperForConditionalGeneration.from_pretrained(config.model, dtype=torch.float32)
     model.to(device)
     tokens = WhisperTokens.of(model, processor.tokenizer, config.language)
+    online = config.objective in ONLINE_OBJECTIVES
     data = load_train_data(
         config.data,
-        paired=config.objective != "sft",
+        paired=config.objective in ("dpo", "mpo"),
         targets=partial(tokens.target, processor.tokenizer),
         feature_extractor=processor.feature_extractor,
     )
     scorer = WhisperScorer(model, tokens, config.freeze_encoder)
-    ref = prepare_reference(config, scorer, data, autocast, dist)
+    if online:
+        ref, ctx = None, _online_context(config, model, processor, tokens, device)
+    else:
+        ref, ctx = prepare_reference(config, scorer, data, autocast, dist), None
+    watch = EntropyWatch(config.entropy_warn_fraction, config.entropy_stop_fraction,
+                         config.collapse_patience)
+    stopped: str | None = None
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
@@ -369,6 +388,7 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
         step = restore_state(resume_from, optimizer, scheduler, scaler)
         if dist.main:
             last = _truncate_metrics(out / METRICS_NAME, step)
+        watch.start = _first_entropy(out / METRICS_NAME)
     elif dist.main:
         config.to_json(out / "config.json")
         (out / METRICS_NAME).unlink(missing_ok=True)
@@ -393,7 +413,11 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
             final_micro = micro == config.grad_accum_steps - 1
             sync = contextlib.nullcontext() if dist.world == 1 or final_micro else module.no_sync()
             with sync:
-                loss, metrics = step_loss(config, module, batch, ref, autocast)
+                if ctx is not None:
+                    loss, metrics = online_step_loss(config, module, scorer, ctx, batch,
+                                                     config.seed * 1_000_003 + index, autocast)
+                else:
+                    loss, metrics = step_loss(config, module, batch, ref, autocast)
                 scaler.scale(loss / config.grad_accum_steps).backward()
             for name, value in metrics.items():
                 sums[name] = sums.get(name, 0) + value / config.grad_accum_steps
@@ -405,22 +429,60 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
         step += 1
         record = {"step": step, **_reduce(sums, dist), "lr": lr, "grad_norm": float(grad_norm),
                   "step_time_s": time.perf_counter() - started}
+        verdict = watch.update(record["entropy"], record.get("frac_reward_zero_std"))
+        if verdict.level != "ok":
+            record["watch"] = f"{verdict.level}: {verdict.message}"
+        if verdict.level == "stop":
+            stopped = f"stopped at step {step}: {verdict.message}"
+            if dist.main:
+                with (out / METRICS_NAME).open("a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                if log is not None:
+                    log(record)
+            break
         last = record
         if dist.main:
             with (out / METRICS_NAME).open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
-            if log is not None and (step % config.log_every == 0 or step == config.max_steps):
+            due = step % config.log_every == 0 or step == config.max_steps
+            if log is not None and (due or verdict.level == "warn" and not watch.warned):
                 log(record)
+            watch.warned = watch.warned or verdict.level == "warn"
         if step % config.save_every == 0 or step == config.max_steps:
             if dist.main:
                 checkpoint = save_checkpoint(out, step, model, processor, optimizer, scheduler,
                                              scaler)
             dist.barrier()
             checkpoint = latest_checkpoint(out)
-    if checkpoint is None:  # pragma: no cover - max_steps >= 1 always saves
-        raise RuntimeError("no checkpoint was written")
+    if checkpoint is None:
+        if stopped:
+            raise TrainingStopped(f"{stopped}; no checkpoint had been saved yet (lower "
+                                  "save_every to keep one)")
+        raise RuntimeError("no checkpoint was written")  # pragma: no cover - always saves
     resumed = None if resume_from is None else _step_of(resume_from)
-    return TrainResult(step, checkpoint, last, out, resumed)
+    return TrainResult(_step_of(checkpoint) if stopped else step, checkpoint, last, out,
+                       resumed, stopped)
+
+
+def _first_entropy(path: Path) -> float | None:
+    """The run's first logged policy entropy (the watch's reference after a resume)."""
+    if not path.is_file():
+        return None
+    with path.open() as fh:
+        first = fh.readline()
+    return json.loads(first).get("entropy") if first.strip() else None
+
+
+def _online_context(config: TrainConfig, model, processor, tokens: WhisperTokens,
+                    device: torch.device) -> OnlineContext:
+    """Generation around the policy, and a frozen copy of the starting model for KL."""
+    reference = WhisperForConditionalGeneration.from_pretrained(config.model,
+                                                                dtype=torch.float32)
+    reference.to(device).eval().requires_grad_(False)
+    asr = WhisperASR(model, processor, name=config.model, language=config.language)
+    return OnlineContext(asr, tokens, processor.tokenizer,
+                         WhisperScorer(reference, tokens, freeze_encoder=True),
+                         RewardWeights.from_mapping(config.reward_weights))
 
 
 def _step_of(folder: Path) -> int:

@@ -53,7 +53,7 @@ def _main(argv: list[str]) -> int:
         config = TrainConfig.from_json(argv[0])
     except ConfigError as exc:
         fail(f"{argv[0]}: {exc}")
-    from training.loop import train  # heavy imports after the config is known to be good
+    from training.loop import TrainingStopped, train  # heavy imports after the config is good
 
     distributed = _init_distributed()
     rank = torch.distributed.get_rank() if distributed else 0
@@ -63,14 +63,19 @@ def _main(argv: list[str]) -> int:
                            f"into {config.output_dir}")
             try:
                 result = train(config, log=report.log)
-            except DataError as exc:
+            except (DataError, TrainingStopped) as exc:
                 fail(str(exc))
+            if result.stopped:
+                report.message(f"entropy watch: {result.stopped}; keeping checkpoint "
+                               f"{result.checkpoint}")
             report.materialize({
                 **{k: v for k, v in result.metrics.items() if isinstance(v, int | float)},
                 "checkpoint": str(result.checkpoint.resolve()),
                 "output_dir": str(result.output_dir.resolve()),
                 "objective": config.objective,
                 "resumed_from_step": result.resumed_from,
+                "stopped_early": bool(result.stopped),
+                "stop_reason": result.stopped or "",
             })
     finally:
         if distributed:

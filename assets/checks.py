@@ -81,3 +81,14 @@ def asr_eval_deletions_not_up(warehouse: Warehouse):
                   "incumbent_deletion_rate": round(decision["incumbent_deletion_rate"], 4),
                   "delta": round(delta, 4)},
     )
+
+
+@asset_check(
+    asset="whisper_rl_model",
+    description="The RL run finished without the entropy watch stopping it (WARN: a stop means "
+    "the policy collapsed; the model is the last checkpoint before it).",
+)
+def whisper_rl_model_entropy_ok(warehouse: Warehouse):
+    reason = warehouse.read_pointer("whisper_rl_model").get("stop_reason") or ""
+    return AssetCheckResult(passed=not reason, severity=AssetCheckSeverity.WARN,
+                            description=reason or "no entropy or reward-variance collapse")

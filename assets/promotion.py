@@ -32,7 +32,7 @@ from training.training_set import read_jsonl
 
 class LoopEvalConfig(Config):
     candidate: str = Field("preference", description="Which trained model competes for "
-                           "promotion: 'preference' (DPO/MPO) or 'sft'.")
+                           "promotion: 'preference' (DPO/MPO), 'rl' (GRPO/MWER) or 'sft'.")
     group_by: list[str] = Field(default_factory=lambda: ["accent", "snr_db"],
                                 description="Tags to report WER/CER per value of.")
     batch_size: int = Field(8, description="Clips per forward pass.")
@@ -41,7 +41,8 @@ class LoopEvalConfig(Config):
 
 
 @asset(group_name="evaluation",
-       deps=["speech_training_set", "whisper_sft_model", "whisper_preference_model"],
+       deps=["speech_training_set", "whisper_sft_model", "whisper_preference_model",
+             "whisper_rl_model"],
        code_version="1")
 def asr_eval(
     context: AssetExecutionContext, config: LoopEvalConfig, warehouse: Warehouse,
@@ -91,10 +92,14 @@ def asr_eval(
     })
 
 
+CANDIDATES = {"preference": "whisper_preference_model", "rl": "whisper_rl_model",
+              "sft": "whisper_sft_model"}
+
+
 def _contenders(candidate: str, warehouse: Warehouse, model_hub: ModelHub) -> dict[str, dict]:
     """incumbent, sft (when trained) and candidate: {label: {model_id, checkpoint}}."""
-    if candidate not in ("preference", "sft"):
-        raise ValueError(f"candidate must be 'preference' or 'sft', got {candidate!r}")
+    if candidate not in CANDIDATES:
+        raise ValueError(f"candidate must be one of {list(CANDIDATES)}, got {candidate!r}")
     promoted = model_registry.current_promoted(warehouse)
     incumbent = ({"model_id": promoted["model_id"], "checkpoint": promoted["checkpoint"]}
                  if promoted else {"model_id": "baseline", "checkpoint": model_hub.resolve(None)})
@@ -102,7 +107,7 @@ def _contenders(candidate: str, warehouse: Warehouse, model_hub: ModelHub) -> di
     sft = _pointer(warehouse, "whisper_sft_model")
     if sft:
         out["sft"] = sft
-    source = "whisper_preference_model" if candidate == "preference" else "whisper_sft_model"
+    source = CANDIDATES[candidate]
     chosen = _pointer(warehouse, source)
     if chosen is None:
         raise FileNotFoundError(f"No trained candidate: materialize {source} first.")

@@ -32,7 +32,7 @@ class TrainingSetConfig(Config):
                                    "`split` tag is one of these; empty = all.")
 
 
-@asset(group_name="training", deps=["audio_clips", "preference_pairs"],
+@asset(group_name="training", deps=["audio_clips", "preference_pairs", "curriculum_buckets"],
        code_version=f"1-{sql.digest(*SNAPSHOT_SQL)}")
 def speech_training_set(
     context: AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse,
@@ -130,10 +130,54 @@ def whisper_preference_model(
                   f"{snap['dir']}/pairs.jsonl", settings)
 
 
+class RLConfig(Config):
+    objective: str = Field("grpo", description="grpo (sampled groups, verifiable rewards) | "
+                           "mwer (expected word errors over the policy's N-best).")
+    base_model: str = Field("preference", description="Model to start from (also the KL "
+                            "reference): 'preference' = the latest DPO/MPO model; 'sft'; "
+                            "'promoted'; '' = the hub's baseline; or a path/id.")
+    learning_rate: float = Field(2e-6, description="AdamW peak learning rate.")
+    max_steps: int = Field(40, description="Optimizer steps (one rollout each).")
+    batch_size: int = Field(4, description="Clips per step; each gets its group / N-best.")
+    num_generations: int = Field(6, description="GRPO: transcripts sampled per clip.")
+    rollout_temperature: float = Field(1.0, description="GRPO: sampling temperature.")
+    grpo_variant: str = Field("dapo", description="grpo | bnpo | dr_grpo | dapo.")
+    epsilon_high: float = Field(0.28, description="Upper ratio clip (DAPO clip-higher); "
+                                "the lower one is 0.2.")
+    kl_beta: float = Field(0.04, description="Weight of the k3 KL to the starting model.")
+    reward_weights: dict[str, float] = Field(default_factory=dict, description="Reward "
+                                             "component weights; {} = the defaults.")
+    nbest_size: int = Field(4, description="MWER: beams per clip.")
+    entropy_stop_fraction: float = Field(0.2, description="Stop when policy entropy falls "
+                                         "below this fraction of its start (0 = never).")
+    save_every: int = Field(10, description="Checkpoint interval: the last good checkpoint "
+                            "an entropy stop falls back to.")
+    seed: int = Field(0, description="Seed of shuffling and rollouts.")
+
+
+@asset(group_name="training",
+       deps=["speech_training_set", "whisper_sft_model", "whisper_preference_model"],
+       code_version="1")
+def whisper_rl_model(
+    context: AssetExecutionContext, config: RLConfig, warehouse: Warehouse,
+    model_hub: ModelHub, training_launcher: TrainingLauncher,
+) -> MaterializeResult:
+    """Online RL (GRPO or MWER) on the training set's verified transcripts, with rewards,
+    entropy and KL curves; an entropy collapse stops it at the last good checkpoint."""
+    snap = warehouse.read_pointer("speech_training_set")
+    base = _base_model(config.base_model, warehouse, model_hub)
+    settings = {k: getattr(config, k) for k in (
+        "learning_rate", "max_steps", "batch_size", "num_generations", "rollout_temperature",
+        "grpo_variant", "epsilon_high", "kl_beta", "reward_weights", "nbest_size",
+        "entropy_stop_fraction", "seed")}
+    return _train(context, warehouse, training_launcher, config.objective, base, snap,
+                  f"{snap['dir']}/sft.jsonl", settings, save_every=config.save_every)
+
+
 def _base_model(name: str, warehouse: Warehouse, model_hub: ModelHub) -> str:
-    """A model path from the config's name: '', 'sft', 'promoted', or a path/hub id."""
-    if name == "sft":
-        return warehouse.read_pointer("whisper_sft_model")["checkpoint"]
+    """A model path from the config's name: '', 'sft', 'preference', 'promoted', or a path/id."""
+    if name in ("sft", "preference"):
+        return warehouse.read_pointer(f"whisper_{name}_model")["checkpoint"]
     if name == "promoted":
         row = model_registry.current_promoted(warehouse)
         return row["checkpoint"] if row else model_hub.resolve(None)
@@ -142,13 +186,14 @@ def _base_model(name: str, warehouse: Warehouse, model_hub: ModelHub) -> str:
 
 def _train(context: AssetExecutionContext, warehouse: Warehouse, launcher: TrainingLauncher,
            objective: str, base: str, snap: dict, data: str,
-           settings: dict[str, Any]) -> MaterializeResult:
+           settings: dict[str, Any], save_every: int | None = None) -> MaterializeResult:
     """Run one training job through Pipes, register the checkpoint, and report curves."""
     asset_name = context.asset_key.path[-1]
     model_id = f"{objective}-{context.run_id[:8]}"
     out = warehouse.report_dir(asset_name, model_id)
     train_config = {"objective": objective, "model": base, "output_dir": str(out), "data": data,
-                    **settings, "save_every": settings["max_steps"], "log_every": 10}
+                    **settings, "save_every": save_every or settings["max_steps"],
+                    "log_every": 10}
     reported = launcher.launch(context, train_config).get_materialize_result()
     metrics = {k: v.value if hasattr(v, "value") else v
                for k, v in (reported.metadata or {}).items()}
@@ -159,7 +204,8 @@ def _train(context: AssetExecutionContext, warehouse: Warehouse, launcher: Train
                           config={**train_config, "snapshot": snap["dir"]},
                           run_id=context.run_id, train_metrics=metrics)
     warehouse.write_pointer(asset_name, {"model_id": model_id, "checkpoint": checkpoint,
-                                         "base_model": base, "snapshot": snap["dir"]})
+                                         "base_model": base, "snapshot": snap["dir"],
+                                         "stop_reason": metrics.get("stop_reason") or ""})
     curves = plot_curves(out / "metrics.jsonl", out / "curves.png")
     return MaterializeResult(metadata={
         **(reported.metadata or {}),

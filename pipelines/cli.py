@@ -124,19 +124,25 @@ def job(job_name: str, batch: str | None, config_file: Path | None) -> None:
               "every batch registered with role train.")
 @click.option("--eval", "eval_", default="", help="Comma-separated held-out eval batches; "
               "empty = every batch registered with role eval.")
-@click.option("--objective", type=click.Choice(["dpo", "mpo"]), default="dpo",
-              show_default=True, help="Preference objective after cold-start SFT.")
+@click.option("--objective", type=click.Choice(["dpo", "mpo", "grpo", "mwer"]), default="dpo",
+              show_default=True, help="dpo/mpo: speech_loop (SFT, then the preference "
+              "objective); grpo/mwer: speech_rl_loop (online RL from an earlier model).")
+@click.option("--from", "start_from", type=click.Choice(["preference", "sft", "promoted"]),
+              help="grpo/mwer: the model to start from (default: the latest DPO/MPO model).")
 @click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
               help="speech_loop run config as JSON (the launchpad's shape); --train, --eval and "
               "--objective override its batches and objective.")
 @click.option("--relabel", is_flag=True, help="Label every train batch again, even those "
               "that already have preference pairs.")
-def run(train: str, eval_: str, objective: str, config_file: Path | None,
-        relabel: bool) -> None:
+def run(train: str, eval_: str, objective: str, start_from: str | None,
+        config_file: Path | None, relabel: bool) -> None:
     """Run the speech loop: label train batches that need it, then train, evaluate, promote."""
     from pipelines.loop_cli import run_loop
 
-    run_loop(_split(train), _split(eval_), objective, config_file, relabel, _instance, _run_job)
+    if start_from and objective not in ("grpo", "mwer"):
+        raise click.ClickException("--from applies to --objective grpo or mwer.")
+    run_loop(_split(train), _split(eval_), objective, config_file, relabel, _instance, _run_job,
+             start_from)
 
 
 def _split(value: str) -> list[str]:

@@ -36,5 +36,12 @@ speech_loop_job = define_asset_job(
     description="The speech loop over the labeled batches: training set, cold-start SFT, DPO or "
     "MPO, evaluation against the incumbent on held-out batches, and promotion.",
 )
+speech_rl_loop_job = define_asset_job(
+    "speech_rl_loop",
+    AssetSelection.assets("speech_training_set", "whisper_rl_model", "asr_eval",
+                          "promoted_model"),
+    description="Online RL on top of the loop: GRPO or MWER from the latest DPO/MPO (or SFT, "
+    "or promoted) model, evaluation against the incumbent, promotion.",
+)
 JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job, speech_data_job,
-        speech_loop_job]
+        speech_loop_job, speech_rl_loop_job]

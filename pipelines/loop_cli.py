@@ -15,21 +15,34 @@ from pathlib import Path
 import click
 
 LOOP_JOB = "speech_loop"
+RL_JOB = "speech_rl_loop"
 LABEL_JOB = "speech_data"
+RL_OBJECTIVES = ("grpo", "mwer")
 
 
-def loop_run_config(base: dict, train: list[str], evals: list[str], objective: str) -> dict:
-    """The speech_loop run config: the file's, with batches and objective set."""
+def loop_job(objective: str) -> str:
+    return RL_JOB if objective in RL_OBJECTIVES else LOOP_JOB
+
+
+def loop_run_config(base: dict, train: list[str], evals: list[str], objective: str,
+                    start_from: str | None = None) -> dict:
+    """The loop's run config: the file's, with batches, objective (and RL start) set."""
     ops = dict(base.get("ops", {}))
-    ts = dict(ops.get("speech_training_set", {}).get("config", {}))
-    if train:
-        ts["train_batches"] = train
-    if evals:
-        ts["eval_batches"] = evals
-    ops["speech_training_set"] = {"config": ts}
-    pm = dict(ops.get("whisper_preference_model", {}).get("config", {}))
-    pm["objective"] = objective
-    ops["whisper_preference_model"] = {"config": pm}
+
+    def set_config(op: str, **values) -> None:
+        ops[op] = {"config": {**ops.get(op, {}).get("config", {}), **values}}
+
+    batches = {k: v for k, v in (("train_batches", train), ("eval_batches", evals)) if v}
+    set_config("speech_training_set", **batches)
+    if objective in RL_OBJECTIVES:
+        set_config("whisper_rl_model", objective=objective,
+                   **({"base_model": start_from} if start_from else {}))
+        set_config("asr_eval", candidate="rl")
+        ops.pop("whisper_preference_model", None)
+        ops.pop("whisper_sft_model", None)
+    else:
+        set_config("whisper_preference_model", objective=objective)
+        ops.pop("whisper_rl_model", None)
     return {**base, "ops": ops}
 
 
@@ -42,7 +55,8 @@ def batches_to_label(instance, train: list[str], relabel: bool) -> list[str]:
 
 
 def run_loop(train: list[str], evals: list[str], objective: str, config_file: Path | None,
-             relabel: bool, instance_factory: Callable, run_job: Callable) -> None:
+             relabel: bool, instance_factory: Callable, run_job: Callable,
+             start_from: str | None = None) -> None:
     from pipelines.partitions import BATCHES
     from resources.warehouse import Warehouse
 
@@ -59,12 +73,13 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
     for batch in batches_to_label(instance, train, relabel):
         click.echo(f"\n### labeling train batch {batch} ({LABEL_JOB})")
         run_job(LABEL_JOB, batch, None)
-    click.echo(f"\n### {LOOP_JOB}: train on {train or 'every train batch'}, "
+    job = loop_job(objective)
+    click.echo(f"\n### {job} ({objective}): train on {train or 'every train batch'}, "
                f"evaluate on {evals or 'every eval batch'}")
-    config = loop_run_config(base, train, evals, objective)
+    config = loop_run_config(base, train, evals, objective, start_from)
     before = _latest_eval(warehouse)
     try:
-        run_job(LOOP_JOB, None, config)
+        run_job(job, None, config)
     finally:
         after = _latest_eval(warehouse)
         if after is not None and after != before:

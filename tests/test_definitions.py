@@ -11,20 +11,23 @@ EXPECTED_ASSETS = {
     "preference_pairs": {"asr_hypotheses", "audio_clips"},
     "reward_shaping": {"asr_hypotheses", "audio_clips"},
     "curriculum_buckets": {"audio_clips", "reward_shaping"},
-    "speech_training_set": {"audio_clips", "preference_pairs"},
+    "speech_training_set": {"audio_clips", "preference_pairs", "curriculum_buckets"},
     "whisper_sft_model": {"speech_training_set"},
     "whisper_preference_model": {"speech_training_set", "whisper_sft_model"},
-    "asr_eval": {"speech_training_set", "whisper_sft_model", "whisper_preference_model"},
+    "whisper_rl_model": {"speech_training_set", "whisper_sft_model", "whisper_preference_model"},
+    "asr_eval": {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
+                 "whisper_rl_model"},
     "promoted_model": {"asr_eval"},
 }
 LOOP_ASSETS = {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
-               "asr_eval", "promoted_model"}
+               "whisper_rl_model", "asr_eval", "promoted_model"}
 EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("audio_clips", "audio_clips_quarantine_share"),
                    ("asr_eval", "asr_eval_candidate_not_worse"),
-                   ("asr_eval", "asr_eval_deletions_not_up")}
+                   ("asr_eval", "asr_eval_deletions_not_up"),
+                   ("whisper_rl_model", "whisper_rl_model_entropy_ok")}
 EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences",
-                 "speech_data", "speech_loop"}
+                 "speech_data", "speech_loop", "speech_rl_loop"}
 
 
 def test_asset_graph_matches_the_snapshot():

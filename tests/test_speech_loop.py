@@ -13,10 +13,19 @@ import pytest
 from dagster import DagsterInstance, materialize
 from transformers import WhisperForConditionalGeneration
 
-from assets.checks import asr_eval_candidate_not_worse, asr_eval_deletions_not_up
+from assets.checks import (
+    asr_eval_candidate_not_worse,
+    asr_eval_deletions_not_up,
+    whisper_rl_model_entropy_ok,
+)
 from assets.preferences import preference_pairs
 from assets.promotion import asr_eval, promoted_model
-from assets.training import speech_training_set, whisper_preference_model, whisper_sft_model
+from assets.training import (
+    speech_training_set,
+    whisper_preference_model,
+    whisper_rl_model,
+    whisper_sft_model,
+)
 from labeling.testing import write_tone
 from pipelines.partitions import BATCHES
 from resources import model_registry
@@ -102,6 +111,23 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     WhisperForConditionalGeneration.from_pretrained(row["checkpoint"])
     rows = warehouse.fetch("SELECT DISTINCT eval_name FROM asr_eval WHERE batch = 'dev'")
     assert {r[0] for r in rows} == {"incumbent", "sft", "candidate"}
+
+    # online RL from the promoted DPO model, competing with it (now the incumbent)
+    rl = materialize(
+        [speech_training_set, whisper_rl_model, asr_eval, promoted_model,
+         asr_eval_candidate_not_worse, whisper_rl_model_entropy_ok],
+        instance=instance, resources=resources, run_config={"ops": {
+            "whisper_rl_model": {"config": {"objective": "grpo", "base_model": "preference",
+                                            "max_steps": 1, "batch_size": 2,
+                                            "num_generations": 2}},
+            "asr_eval": {"config": {"candidate": "rl", "group_by": ["accent"],
+                                    "max_wer_increase": 100.0}}}})
+    assert rl.success
+    grpo = _meta(rl, "whisper_rl_model")
+    assert grpo["base_model"] == row["checkpoint"] and not grpo["stopped_early"]
+    assert "data:image/png;base64," in grpo["curves"]
+    assert _meta(rl, "promoted_model")["replaces"] == dpo["model_id"]
+    assert model_registry.current_promoted(warehouse)["stage"] == "grpo"
 
 
 def test_a_worse_candidate_is_blocked_and_never_promoted(loop_env, warehouse):

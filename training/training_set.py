@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+REWARD_TAGS = ("keywords", "language")
+
 
 class TrainingSetError(ValueError):
     """The selected batches cannot make a training set; the message says what to do."""
@@ -47,9 +49,21 @@ def write_jsonl(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
 
 
 def sft_records(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Trainer SFT rows (`audio`, `text`, `id`) from verified-transcript rows."""
-    return [{"audio": r["audio"], "text": r["text"], "id": r["clip_id"], "batch": r["batch"]}
-            for r in rows]
+    """Trainer SFT rows (`audio`, `text`, `id`) from verified-transcript rows.
+
+    The tags that rewards read (`keywords`, `language`) and the curriculum `bucket` come along
+    when present.
+    """
+    out = []
+    for r in rows:
+        tags = r.get("tags") or {}
+        tags = json.loads(tags) if isinstance(tags, str) else tags
+        row = {"audio": r["audio"], "text": r["text"], "id": r["clip_id"], "batch": r["batch"]}
+        row.update({k: tags[k] for k in REWARD_TAGS if tags.get(k) not in (None, "")})
+        if r.get("bucket"):
+            row["bucket"] = r["bucket"]
+        out.append(row)
+    return out
 
 
 def check_selection(train_batches: Sequence[str], eval_batches: Sequence[str],

@@ -10,8 +10,8 @@ MODULES = [
     "models.testing", "models.batching", "training.metrics", "training.pairs",
     "labeling.label_studio", "training.rewards", "training.reward_text",
     "training.reward_language", "training.reward_phonemes", "training.reward_weighting",
-    "training.reward_composite", "training.grpo", "training.mwer", "training.promotion",
-    "training.training_set",
+    "training.reward_composite", "training.grpo", "training.mwer", "training.monitors",
+    "training.promotion", "training.training_set",
     "resources.model_registry", "pipelines.inbox", "training.config", "training.data",
 ]
 

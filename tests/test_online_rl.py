@@ -90,7 +90,8 @@ def test_entropy_watch_stops_a_collapsing_run_and_keeps_the_last_good_checkpoint
     out = tmp_path / "collapse"
     config = _config(tiny_whisper_dir, sft_data, out, objective="mwer", learning_rate=0.3,
                      mwer_ce_weight=50.0, max_grad_norm=0.0, max_steps=12,
-                     entropy_stop_fraction=0.3, entropy_warn_fraction=0.6)
+                     entropy_stop_fraction=0.3, entropy_warn_fraction=0.6,
+                     entropy_window=1)
     result = train(config)
     rows = _rows(out)
     assert result.stopped and "policy entropy" in result.stopped
@@ -105,7 +106,7 @@ def test_a_stop_before_any_checkpoint_is_an_error_naming_the_reason(
         tiny_whisper_dir, sft_data, tmp_path):
     config = _config(tiny_whisper_dir, sft_data, tmp_path / "x", objective="mwer",
                      learning_rate=0.3, mwer_ce_weight=50.0, max_grad_norm=0.0, max_steps=12,
-                     save_every=100, entropy_stop_fraction=0.3)
+                     save_every=100, entropy_stop_fraction=0.3, entropy_window=1)
     with pytest.raises(TrainingStopped, match="no checkpoint had been saved yet"):
         train(config)
 

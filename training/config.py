@@ -126,6 +126,8 @@ class TrainConfig:
     # Warn when policy entropy falls below this fraction of its first-step value.
     entropy_stop_fraction: float = 0.2
     # Stop (keeping the last checkpoint) below this fraction; 0 turns the stop off.
+    entropy_window: int = 5
+    # The watch compares the mean entropy of the last N steps with that of the first N.
     collapse_patience: int = 5
     # Stop after this many consecutive steps in which no group's rewards varied (GRPO).
 
@@ -203,6 +205,7 @@ class TrainConfig:
         _integer("num_generations", self.num_generations, 2)
         _integer("nbest_size", self.nbest_size, 2)
         _integer("collapse_patience", self.collapse_patience, 1)
+        _integer("entropy_window", self.entropy_window, 1)
         _number("rollout_temperature", self.rollout_temperature, low=0.0, low_open=True)
         _number("epsilon_low", self.epsilon_low, low=0.0)
         if self.epsilon_high is not None:

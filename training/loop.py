@@ -371,7 +371,7 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
     else:
         ref, ctx = prepare_reference(config, scorer, data, autocast, dist), None
     watch = EntropyWatch(config.entropy_warn_fraction, config.entropy_stop_fraction,
-                         config.collapse_patience)
+                         config.collapse_patience, config.entropy_window)
     stopped: str | None = None
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -388,7 +388,7 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
         step = restore_state(resume_from, optimizer, scheduler, scaler)
         if dist.main:
             last = _truncate_metrics(out / METRICS_NAME, step)
-        watch.start = _first_entropy(out / METRICS_NAME)
+        watch.start = _start_entropy(out / METRICS_NAME, config.entropy_window)
     elif dist.main:
         config.to_json(out / "config.json")
         (out / METRICS_NAME).unlink(missing_ok=True)
@@ -464,13 +464,13 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
                        resumed, stopped)
 
 
-def _first_entropy(path: Path) -> float | None:
-    """The run's first logged policy entropy (the watch's reference after a resume)."""
+def _start_entropy(path: Path, window: int) -> float | None:
+    """Mean entropy of the run's first `window` logged steps (the watch's reference on resume)."""
     if not path.is_file():
         return None
-    with path.open() as fh:
-        first = fh.readline()
-    return json.loads(first).get("entropy") if first.strip() else None
+    rows = [json.loads(line) for line in path.read_text().splitlines()[:window] if line.strip()]
+    values = [r["entropy"] for r in rows if "entropy" in r]
+    return sum(values) / len(values) if len(values) == window else None
 
 
 def _online_context(config: TrainConfig, model, processor, tokens: WhisperTokens,

@@ -6,6 +6,10 @@ advantages vanish and learning stops (or the model degenerates into a short
 safe output). The watch compares each step's policy entropy with the first
 step's, and counts steps in which no group's rewards varied:
 
+Per-step entropy is measured on that step's clips and samples, so it is noisy:
+the watch compares the mean of the last ``window`` steps with the mean of the
+first ``window`` steps, and says nothing before it has seen ``window`` steps.
+
 - below ``warn_fraction`` of the starting entropy (or any step with every group
   at zero reward variance): a warning, once per episode;
 - below ``stop_fraction`` (or ``patience`` steps in a row with no reward
@@ -13,16 +17,17 @@ step's, and counts steps in which no group's rewards varied:
   and the run's result is the last checkpoint saved before it.
 
 Example:
-    >>> watch = EntropyWatch(warn_fraction=0.5, stop_fraction=0.2, patience=2)
-    >>> [watch.update(e).level for e in (2.0, 1.5, 0.9, 0.3)]
-    ['ok', 'ok', 'warn', 'stop']
-    >>> print(watch.update(0.3).message)
-    policy entropy 0.300 is 15% of its starting 2.000 (stop below 20%)
+    >>> watch = EntropyWatch(warn_fraction=0.5, stop_fraction=0.2, patience=2, window=2)
+    >>> [watch.update(e).level for e in (2.0, 2.2, 0.9, 0.9, 0.3)]
+    ['ok', 'ok', 'ok', 'warn', 'warn']
+    >>> verdict = watch.update(0.1)
+    >>> verdict.level, verdict.message
+    ('stop', 'policy entropy 0.200 is 10% of its starting 2.100 (stop below 20%)')
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -38,26 +43,38 @@ class EntropyWatch:
     warn_fraction: float = 0.5
     stop_fraction: float = 0.2
     patience: int = 5
+    window: int = 5
     start: float | None = None
     flat_steps: int = 0
     warned: bool = False
+    recent: list[float] = field(default_factory=list)
 
     def update(self, entropy: float, zero_variance_fraction: float | None = None) -> Verdict:
         """The verdict for this step's mean policy entropy (and GRPO's zero-variance share)."""
+        self.recent = [*self.recent, entropy][-self.window :]
+        if self.start is None and len(self.recent) == self.window:
+            self.start = sum(self.recent) / self.window
+        self.flat_steps = self.flat_steps + 1 if zero_variance_fraction == 1.0 else 0
         if self.start is None:
-            self.start = entropy
+            return self._flat_verdict() or Verdict("ok")
+        entropy = sum(self.recent) / len(self.recent)
         ratio = entropy / self.start if self.start > 0 else 1.0
         entropy_msg = (f"policy entropy {entropy:.3f} is {ratio:.0%} of its starting "
                        f"{self.start:.3f}")
-        self.flat_steps = self.flat_steps + 1 if zero_variance_fraction == 1.0 else 0
         if self.stop_fraction > 0 and ratio < self.stop_fraction:
             return Verdict("stop", f"{entropy_msg} (stop below {self.stop_fraction:.0%})")
+        flat = self._flat_verdict()
+        if flat is not None and flat.level == "stop":
+            return flat
+        if ratio < self.warn_fraction:
+            return Verdict("warn", f"{entropy_msg} (warn below {self.warn_fraction:.0%})")
+        return flat or Verdict("ok")
+
+    def _flat_verdict(self) -> Verdict | None:
         if self.flat_steps >= self.patience:
             return Verdict("stop", f"no group's rewards varied for {self.flat_steps} steps: "
                            "no learning signal left (reward variance collapsed)")
-        if ratio < self.warn_fraction or self.flat_steps:
-            detail = (f"{entropy_msg} (warn below {self.warn_fraction:.0%})"
-                      if ratio < self.warn_fraction else
-                      f"no group's rewards varied this step ({self.flat_steps} in a row)")
-            return Verdict("warn", detail)
-        return Verdict("ok")
+        if self.flat_steps:
+            return Verdict("warn", f"no group's rewards varied this step "
+                           f"({self.flat_steps} in a row)")
+        return None

@@ -467,18 +467,23 @@ class WhisperASR:
     @torch.inference_mode()
     def sample_encoded(
         self, encoded: torch.Tensor, seconds: Sequence[float], *, num_samples: int,
-        temperature: float, seed: int,
+        temperature: float, seeds: Sequence[int],
     ) -> list[list[str]]:
         """`num_samples` temperature samples per clip from precomputed encoder states.
 
         For online RL rollouts: the policy's encoder output is computed once and
-        shared with scoring. Draws come from one generator seeded with `seed`, so
-        a rollout is reproducible (and a resumed run redraws the same samples).
+        shared with scoring. Row `i`'s draws come from a generator seeded with
+        `seeds[i]`, so a rollout is reproducible (a resumed run redraws the same
+        samples) and does not depend on which other rows share the batch (or rank).
         """
         if not temperature > 0:
             raise ValueError(f"temperature must be positive to sample, got {temperature}")
-        generator = torch.Generator().manual_seed(int(seed))
-        uniforms = torch.rand(len(encoded) * num_samples, self.window + 1, generator=generator)
+        if len(seeds) != len(encoded):
+            raise ValueError(f"one seed per clip: {len(seeds)} seeds for {len(encoded)} clips")
+        uniforms = torch.cat([
+            torch.rand(num_samples, self.window + 1,
+                       generator=torch.Generator().manual_seed(int(seed)))
+            for seed in seeds])
         sampler = _SeededSampler(uniforms.to(self.device), len(self.prompt_ids), temperature)
         ids = self._generate(encoded, self._caps(seconds), rows_per_clip=num_samples,
                              sampler=sampler)

@@ -410,12 +410,14 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
             index = (step * config.grad_accum_steps + micro) * dist.world + dist.rank
             batch = data.batch(batch_rows(len(data), config.batch_size, seed=config.seed,
                                           index=index))
+            positions = range(index * config.batch_size, (index + 1) * config.batch_size)
             final_micro = micro == config.grad_accum_steps - 1
             sync = contextlib.nullcontext() if dist.world == 1 or final_micro else module.no_sync()
             with sync:
                 if ctx is not None:
-                    loss, metrics = online_step_loss(config, module, scorer, ctx, batch,
-                                                     config.seed * 1_000_003 + index, autocast)
+                    seeds = [config.seed * 1_000_003 + p for p in positions]
+                    loss, metrics = online_step_loss(config, module, scorer, ctx, batch, seeds,
+                                                     autocast)
                 else:
                     loss, metrics = step_loss(config, module, batch, ref, autocast)
                 scaler.scale(loss / config.grad_accum_steps).backward()

@@ -18,6 +18,7 @@ reference). Every reward component is averaged into the step's metrics.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,25 +54,34 @@ class OnlineContext:
 
 def online_step_loss(
     config: TrainConfig, module: torch.nn.Module, scorer: WhisperScorer, ctx: OnlineContext,
-    batch: Batch, seed: int, autocast: Callable,
+    batch: Batch, seeds: list[int], autocast: Callable,
 ) -> tuple[torch.Tensor, Metrics]:
-    """The GRPO or MWER loss of one micro-batch (`module` may be `scorer` wrapped in DDP)."""
+    """The GRPO or MWER loss of one micro-batch (`module` may be `scorer` wrapped in DDP).
+
+    `seeds` has one rollout seed per example (a function of its position in the data stream,
+    so the same example gets the same samples whatever the batch size or number of ranks).
+    """
     states = scorer.encode(batch.features)
     example_states = states[batch.clips]
     seconds = [batch.seconds[c] for c in batch.clips]
     was_training = scorer.model.training
     scorer.model.eval()
+    started = time.perf_counter()
     try:
         if config.objective == "grpo":
             drafts = ctx.asr.sample_encoded(example_states, seconds,
                                             num_samples=config.num_generations,
-                                            temperature=config.rollout_temperature, seed=seed)
+                                            temperature=config.rollout_temperature,
+                                            seeds=seeds)
         else:
             drafts = ctx.asr.beams_encoded(example_states, seconds, num_beams=config.nbest_size)
     finally:
         scorer.model.train(was_training)
+    rollout_s = time.perf_counter() - started
     step = _grpo if config.objective == "grpo" else _mwer
-    return step(config, module, ctx, batch, states, drafts, seconds, autocast)
+    loss, metrics = step(config, module, ctx, batch, states, drafts, seconds, autocast)
+    metrics["rollout_s"] = torch.tensor(rollout_s)
+    return loss, metrics
 
 
 def _grpo(config, module, ctx, batch, states, drafts, seconds, autocast):
@@ -97,7 +107,9 @@ def _grpo(config, module, ctx, batch, states, drafts, seconds, autocast):
         policy.logps, None, ref.logps.float() if config.kl_beta > 0 else None,
         advantages.to(device), policy.mask, variant=config.grpo_variant,
         epsilon_low=config.epsilon_low, epsilon_high=config.epsilon_high, beta=config.kl_beta,
-        max_completion_length=ctx.tokens.window + 1)
+        max_completion_length=ctx.tokens.window + 1,
+        num_items_in_batch=_tokens_per_rank(policy.mask) if config.grpo_variant == "dapo"
+        else None)
     metrics: Metrics = {k: torch.tensor(v) for k, v in out.metrics().items()
                         if k not in ("kl", "entropy")}
     metrics.update({
@@ -143,6 +155,22 @@ def _mwer(config, module, ctx, batch, states, drafts, seconds, autocast):
         "mwer/best_wer": (errors.min(dim=1).values / ref_words.clamp_min(1)).mean(),
     })
     return res.loss, metrics
+
+
+def _tokens_per_rank(mask: torch.Tensor) -> float | None:
+    """DAPO's normaliser under DDP: all ranks' completion tokens / ranks (None on one process).
+
+    DDP averages gradients over ranks, so dividing each rank's token sum by the global count
+    over ranks gives exactly the single-process token-level mean.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return None
+    world = torch.distributed.get_world_size()
+    if world == 1:
+        return None
+    total = mask.sum().float()
+    torch.distributed.all_reduce(total)
+    return float(total) / world
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

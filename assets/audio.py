@@ -10,6 +10,7 @@ import sql
 from assets.common import batches, progress_logger
 from labeling.asr_labels import NBestParams, hypothesis_rows
 from labeling.media import load_audio_16k
+from resources import model_registry
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
 
@@ -18,7 +19,8 @@ CLIPS_SQL = "queries/clips_for_batch"
 
 class HypothesesConfig(Config):
     model: str = Field("", description="ASR model (hub id, folder, CTranslate2 folder); "
-                       "empty = the model hub's baseline.")
+                       "empty = the promoted model (the self-improving loop), or the model "
+                       "hub's baseline before any promotion.")
     num_beams: int = Field(4, description="Beam width; every beam is kept as a hypothesis.")
     num_samples: int = Field(4, description="Temperature samples per clip, on top of the beams.")
     temperature: float = Field(0.7, description="Sampling temperature (≈0.7 keeps samples "
@@ -44,13 +46,15 @@ def asr_hypotheses(
     """Beam N-best plus temperature samples per clip, each with its average token log-prob."""
     batch = context.partition_key
     clips = load_clips(warehouse, batch)
-    asr = model_hub.load_asr(config.model or None)
-    context.log.info(f"{len(clips)} clips, model {asr.name}")
+    promoted = model_registry.current_promoted(warehouse)
+    asr = model_hub.load_asr(config.model or (promoted["checkpoint"] if promoted else None))
+    round_ = model_registry.current_round(warehouse)
+    context.log.info(f"{len(clips)} clips, model {asr.name}, round {round_}")
     params = NBestParams(config.num_beams, config.num_samples, config.temperature,
                          config.seed, config.batch_size, config.include_greedy)
     rows, failures = hypothesis_rows(asr, clips, params, load_audio_16k,
                                      progress=progress_logger(context, "hypotheses"))
-    warehouse.write_partition("asr_hypotheses", batch, rows)
+    warehouse.write_partition("asr_hypotheses", batch, [{**r, "round": round_} for r in rows])
     warehouse.write_quarantine("asr_hypotheses", batch, failures)
     distinct = len({(r["clip_id"], r["text"]) for r in rows})
     return MaterializeResult(metadata={
@@ -59,4 +63,5 @@ def asr_hypotheses(
         "distinct_per_clip": round(distinct / max(1, len(clips) - len(failures)), 2),
         "failed_clips": len(failures),
         "model": MetadataValue.text(asr.name),
+        "round": round_,
     })

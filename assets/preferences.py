@@ -9,9 +9,16 @@ from pydantic import Field
 import sql
 from assets.common import batches
 from labeling.label_studio import aggregate, read_pairwise_export
+from resources import model_registry
 from resources.warehouse import Warehouse
 from training.pairs import PairConfig
-from training.preference_data import export_pairs, human_pairs, model_pairs, shaped_rewards
+from training.preference_data import (
+    export_pairs,
+    hard_negative_pairs,
+    human_pairs,
+    model_pairs,
+    shaped_rewards,
+)
 
 HYPS_SQL = "queries/hypotheses_for_batch"
 
@@ -22,6 +29,9 @@ class PairsConfig(Config):
     max_pairs_per_clip: int = Field(2, description="At most this many pairs per clip.")
     label_studio_export: str = Field("", description="A Label Studio JSON export of the "
                                      "'which transcript is better' task to add human pairs from.")
+    hard_negative_share: float = Field(0.2, description="For this share of clips, those whose "
+                                       "greedy transcript errs most, add a pair: reference "
+                                       "(chosen) vs that transcript (rejected). 0 = none.")
 
 
 def _hypotheses(warehouse: Warehouse, batch: str) -> list[dict]:
@@ -43,9 +53,13 @@ def preference_pairs(
     hyps = _hypotheses(warehouse, batch)
     pair_config = PairConfig(config.strategy, config.min_wer_margin, config.max_pairs_per_clip)
     rows = model_pairs(hyps, pair_config)
+    rows += [r for r in hard_negative_pairs(hyps, config.hard_negative_share)
+             if r["pair_id"] not in {p["pair_id"] for p in rows}]
     if config.label_studio_export:
         prefs = aggregate(read_pairwise_export(config.label_studio_export))
         rows += human_pairs(prefs, {h["clip_id"]: h["source_path"] for h in hyps})
+    round_ = model_registry.current_round(warehouse)
+    rows = [{**r, "round": r.get("round") or round_} for r in rows]
     warehouse.write_partition("preference_pairs", batch, _stamp(rows))
     paths = export_pairs(rows, warehouse.report_dir("preference_pairs", batch))
     clips = {h["clip_id"] for h in hyps}

@@ -134,9 +134,10 @@ def _write_rows(warehouse: Warehouse, utterances: list[dict], clips: list[dict],
                 model_id: str, run: str, now: datetime) -> None:
     """Per-utterance rows into `asr_eval`, one shard per (model, run) in each eval batch."""
     batch_of = {c["clip_id"]: c["batch"] for c in clips}
+    round_ = model_registry.current_round(warehouse)
     for batch in sorted(set(batch_of.values())):
         rows = [{**u, "tags": json.dumps(u["tags"], sort_keys=True, default=str),
-                 "eval_name": label, "model": model_id, "created_at": now}
+                 "eval_name": label, "model": model_id, "created_at": now, "round": round_}
                 for u in utterances if batch_of[u["clip_id"]] == batch]
         warehouse.write_partition("asr_eval", batch, rows, shard=f"{label}-{run}")
 

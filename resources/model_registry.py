@@ -39,6 +39,7 @@ def record(
 ) -> dict[str, Any]:
     """Add (or replace) the row of a freshly trained checkpoint; not promoted."""
     row = {
+        "round": current_round(warehouse),
         "model_id": model_id, "stage": stage, "checkpoint": checkpoint, "base_model": base_model,
         "train_batches": list(train_batches), "eval_batches": list(eval_batches),
         "config": json.dumps(dict(config), sort_keys=True, default=str),
@@ -77,6 +78,15 @@ def current_promoted(warehouse: Warehouse) -> dict[str, Any] | None:
     rows = warehouse.fetch_dicts(
         f"SELECT * FROM {TABLE} WHERE promoted ORDER BY promoted_at DESC, model_id LIMIT 1")
     return rows[0] if rows else None
+
+
+def current_round(warehouse: Warehouse) -> int:
+    """The self-improving round now under way: 1 + the number of promotions so far.
+
+    Labels made by the model promoted in round r, and the models trained on them, belong
+    to round r + 1.
+    """
+    return 1 + warehouse.fetch(f"SELECT count(*) FROM {TABLE} WHERE promoted")[0][0]
 
 
 def all_models(warehouse: Warehouse) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 from transformers import WhisperForConditionalGeneration
 
+from assets.audio import asr_hypotheses
 from assets.checks import (
     asr_eval_candidate_not_worse,
     asr_eval_deletions_not_up,
@@ -112,6 +113,19 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     rows = warehouse.fetch("SELECT DISTINCT eval_name FROM asr_eval WHERE batch = 'dev'")
     assert {r[0] for r in rows} == {"incumbent", "sft", "candidate"}
 
+    # round 2: the promoted model relabels the train batch; its worst clips become hard negatives
+    assert model_registry.current_round(warehouse) == 2
+    relabel = materialize([asr_hypotheses, preference_pairs], partition_key="b",
+                          instance=instance, resources=resources, run_config={"ops": {
+                              "asr_hypotheses": {"config": {"num_beams": 2, "num_samples": 2}},
+                              "preference_pairs": {"config": {"hard_negative_share": 1.0}}}})
+    assert relabel.success
+    labels = warehouse.fetch("SELECT DISTINCT model, round FROM asr_hypotheses WHERE batch='b'")
+    assert labels == [(row["checkpoint"], 2)]
+    sources = dict(warehouse.fetch("SELECT source, count(*) FROM preference_pairs "
+                                   "WHERE batch = 'b' AND round = 2 GROUP BY 1"))
+    assert sources.get("hard_negative", 0) >= 1  # a random tiny model errs on every clip
+
     # online RL from the promoted DPO model, competing with it (now the incumbent)
     rl = materialize(
         [speech_training_set, whisper_rl_model, asr_eval, promoted_model,
@@ -127,7 +141,8 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     assert grpo["base_model"] == row["checkpoint"] and not grpo["stopped_early"]
     assert "data:image/png;base64," in grpo["curves"]
     assert _meta(rl, "promoted_model")["replaces"] == dpo["model_id"]
-    assert model_registry.current_promoted(warehouse)["stage"] == "grpo"
+    promoted_now = model_registry.current_promoted(warehouse)
+    assert promoted_now["stage"] == "grpo" and promoted_now["round"] == 2
 
 
 def test_a_worse_candidate_is_blocked_and_never_promoted(loop_env, warehouse):

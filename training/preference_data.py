@@ -18,6 +18,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from training.metrics import error_counts
 from training.pairs import PairConfig, mine_pairs
 from training.rewards import reward_components
 
@@ -44,8 +45,38 @@ def model_pairs(hypotheses: Sequence[Mapping[str, Any]], config: PairConfig) -> 
                 "rejected": p.rejected, "source": "model", "strategy": p.strategy,
                 "chosen_wer": p.chosen_wer, "rejected_wer": p.rejected_wer, "margin": p.margin,
                 "chosen_kind": p.chosen_kind, "rejected_kind": p.rejected_kind,
+                "round": first.get("round"),
             })
     return rows
+
+
+def hard_negative_pairs(hypotheses: Sequence[Mapping[str, Any]], share: float) -> list[dict]:
+    """Reference (chosen) vs the labeling model's greedy transcript (rejected), for the `share`
+    of clips where that transcript's WER is highest (and above 0): where the model still errs
+    most, it is taught the right answer against its own output.
+
+    Hypothesis rows are those of `asr_hypotheses` joined with the reference (sorted by clip);
+    clips without a greedy hypothesis are skipped.
+
+    >>> hyps = [{"clip_id": c, "reference": "a b c d", "kind": "greedy", "text": t,
+    ...          "source_path": f"/{c}.wav", "round": 2} for c, t in
+    ...         [("x", "a b c d"), ("y", "a b"), ("z", "q r s t")]]
+    >>> [(p["clip_id"], p["rejected"], p["source"]) for p in hard_negative_pairs(hyps, 0.3)]
+    [('z', 'q r s t', 'hard_negative')]
+    """
+    if not 0 <= share <= 1:
+        raise ValueError(f"hard negative share must be in [0, 1], got {share}")
+    greedy = [h for h in hypotheses if h["kind"] == "greedy" and h["reference"]]
+    scored = sorted(((error_counts(h["reference"], h["text"]).wer, h["clip_id"], h)
+                     for h in greedy), key=lambda t: (-t[0], t[1]))
+    take = [(w, h) for w, _, h in scored[: math.ceil(share * len(scored))] if w > 0]
+    return [{
+        "pair_id": pair_id(h["clip_id"], h["reference"], h["text"]), "clip_id": h["clip_id"],
+        "audio": h["source_path"], "prompt": WHISPER_PROMPT, "chosen": h["reference"],
+        "rejected": h["text"], "source": "hard_negative", "strategy": "reference_vs_greedy",
+        "chosen_wer": 0.0, "rejected_wer": wer, "margin": wer, "chosen_kind": "reference",
+        "rejected_kind": "greedy", "round": h.get("round"),
+    } for wer, h in take]
 
 
 def human_pairs(preferences: Iterable[Any], known_clips: Mapping[str, str]) -> list[dict]:

@@ -13,5 +13,6 @@ CREATE TABLE asr_eval (
     char_errors    INTEGER NOT NULL,
     ref_chars      INTEGER NOT NULL,
     tags           VARCHAR NOT NULL,
+    round          INTEGER,           -- loop evaluations: the round (NULL: per-batch baseline)
     created_at     TIMESTAMP WITH TIME ZONE NOT NULL
 );

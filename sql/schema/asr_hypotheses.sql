@@ -10,5 +10,6 @@ CREATE TABLE asr_hypotheses (
     text         VARCHAR NOT NULL,
     avg_logprob  DOUBLE NOT NULL,   -- mean token log-probability, teacher-forced
     num_tokens   INTEGER NOT NULL,
+    round        INTEGER,           -- self-improving round: 1 + promotions before labeling
     created_at   TIMESTAMP WITH TIME ZONE NOT NULL
 );

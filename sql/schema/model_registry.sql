@@ -16,5 +16,6 @@ CREATE TABLE model_registry (
     promoted       BOOLEAN NOT NULL,
     promoted_at    TIMESTAMP WITH TIME ZONE,
     run_id         VARCHAR NOT NULL,  -- Dagster run that trained it
+    round          INTEGER,           -- self-improving round it was trained in
     created_at     TIMESTAMP WITH TIME ZONE NOT NULL
 );

@@ -16,5 +16,6 @@ CREATE TABLE preference_pairs (
     rejected_kind  VARCHAR,
     annotators     VARCHAR[],         -- for human pairs
     agreement      DOUBLE,            -- share of annotators agreeing with the majority
+    round          INTEGER,           -- round of the hypotheses it was mined from
     created_at     TIMESTAMP WITH TIME ZONE NOT NULL
 );

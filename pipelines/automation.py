@@ -1,13 +1,24 @@
-"""The nightly retraining schedule and the inbox sensor (both off until switched on)."""
+"""The nightly self-improving round and the inbox sensor (all off until switched on).
+
+A night is one round: `nightly_retrain` (02:00 UTC) starts a `speech_data` run for every
+train batch (re-ingest, N-best from the promoted model, pairs with hard negatives, rewards,
+curriculum), each tagged with the tick; `loop_after_nightly_relabel` starts `speech_loop` once
+every run of that tick has succeeded, so the loop trains on the new round's labels.
+"""
 
 from dagster import (
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
-    ScheduleDefinition,
+    RunsFilter,
+    RunStatusSensorContext,
+    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    run_status_sensor,
+    schedule,
     sensor,
 )
 
@@ -16,12 +27,36 @@ from pipelines.jobs import ingest_job, speech_data_job, speech_loop_job
 from pipelines.partitions import batches
 from resources.warehouse import Warehouse
 
-nightly_retrain = ScheduleDefinition(
-    name="nightly_retrain", job=speech_loop_job, cron_schedule="0 2 * * *",
-    execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED,
-    description="02:00 UTC: the speech loop on every train batch against every eval batch "
-    "(the training set's defaults), promoting the candidate only if it is not worse.",
-)
+NIGHTLY_TAG = "rlfoundry/nightly"
+
+
+@schedule(job=speech_data_job, cron_schedule="0 2 * * *", execution_timezone="UTC",
+          default_status=DefaultScheduleStatus.STOPPED,
+          description="02:00 UTC: relabel every train batch with the promoted model; the "
+          "speech loop follows when all of them succeeded (loop_after_nightly_relabel).")
+def nightly_retrain(context: ScheduleEvaluationContext, warehouse: Warehouse):
+    tick = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M")
+    train = warehouse.batches_by_role()["train"]
+    if not train:
+        return SkipReason("no train batches registered")
+    return [RunRequest(run_key=f"{tick}:{batch}", partition_key=batch,
+                       tags={NIGHTLY_TAG: tick}) for batch in train]
+
+
+@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[speech_data_job],
+                   request_job=speech_loop_job, default_status=DefaultSensorStatus.STOPPED,
+                   description="Starts the night's speech_loop when every relabel run of the "
+                   "same nightly tick has succeeded.")
+def loop_after_nightly_relabel(context: RunStatusSensorContext):
+    tick = context.dagster_run.tags.get(NIGHTLY_TAG)
+    if not tick:
+        return SkipReason("not a nightly relabel run")
+    runs = context.instance.get_runs(filters=RunsFilter(job_name=speech_data_job.name,
+                                                        tags={NIGHTLY_TAG: tick}))
+    waiting = [r.run_id[:8] for r in runs if r.status != DagsterRunStatus.SUCCESS]
+    if waiting:
+        return SkipReason(f"nightly {tick}: relabel runs not (yet) successful: {waiting}")
+    return RunRequest(run_key=f"loop:{tick}", tags={NIGHTLY_TAG: tick})
 
 
 @sensor(jobs=[speech_data_job, ingest_job], minimum_interval_seconds=60,

@@ -12,7 +12,7 @@ from assets import (
     promotion,
     training,
 )
-from pipelines.automation import inbox_manifests, nightly_retrain
+from pipelines.automation import inbox_manifests, loop_after_nightly_relabel, nightly_retrain
 from pipelines.jobs import JOBS
 from resources.model_hub import ModelHub
 from resources.training_launcher import TrainingLauncher
@@ -24,7 +24,7 @@ defs = Definitions(
     asset_checks=load_asset_checks_from_modules([checks]),
     jobs=JOBS,
     schedules=[nightly_retrain],
-    sensors=[inbox_manifests],
+    sensors=[inbox_manifests, loop_after_nightly_relabel],
     resources={"warehouse": Warehouse(), "model_hub": ModelHub(),
                "training_launcher": TrainingLauncher()},
 )

@@ -24,3 +24,45 @@ def test_new_manifests_become_batches_with_runs_once(tmp_path, warehouse, monkey
         again = inbox_manifests(build_sensor_context(instance=instance,
                                                      resources={"warehouse": warehouse}))
         assert "no new manifests" in again.skip_message
+
+
+def test_nightly_round_relabels_every_train_batch_then_starts_the_loop(
+        tmp_path, monkeypatch, tiny_whisper_dir):
+    from datetime import UTC, datetime
+
+    from dagster import build_run_status_sensor_context, build_schedule_context
+
+    from pipelines.automation import NIGHTLY_TAG, loop_after_nightly_relabel, nightly_retrain
+    from pipelines.definitions import defs
+    from pipelines.partitions import BATCHES
+    from resources.warehouse import Warehouse
+
+    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RLFOUNDRY_BASELINE_ASR", str(tiny_whisper_dir))
+    warehouse = Warehouse()
+    media = tmp_path / "media"
+    media.mkdir()
+    write_tone(media / "a.wav", seconds=0.5, seed=1)
+    write_tone(media / "d.wav", seconds=0.5, seed=2, freq=700)
+    warehouse.register_batch("calls", write_manifest(media / "calls.jsonl", [
+        {"audio_filepath": "a.wav", "text": "hello there"}]))
+    warehouse.register_batch("dev", write_manifest(media / "dev.jsonl", [
+        {"audio_filepath": "d.wav", "text": "good night"}]), role="eval")
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(BATCHES, ["calls", "dev"])
+        tick = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+        requests = nightly_retrain(build_schedule_context(
+            instance=instance, scheduled_execution_time=tick,
+            resources={"warehouse": warehouse}))
+        assert [(r.partition_key, r.tags[NIGHTLY_TAG]) for r in requests] == [
+            ("calls", "2026-11-23T02:00")]  # eval batches are not relabeled
+        result = defs.resolve_job_def("speech_data").execute_in_process(
+            partition_key="calls", instance=instance, tags=requests[0].tags,
+            run_config={"ops": {"asr_hypotheses": {"config": {"num_beams": 2,
+                                                               "num_samples": 1}}}})
+        assert result.success
+        (success,) = [e for e in result.all_events if e.event_type_value == "PIPELINE_SUCCESS"]
+        follow = loop_after_nightly_relabel(build_run_status_sensor_context(
+            sensor_name="loop_after_nightly_relabel", dagster_event=success,
+            dagster_instance=instance, dagster_run=result.dagster_run))
+        assert follow.run_key == "loop:2026-11-23T02:00"

@@ -56,10 +56,10 @@ def test_the_promotion_check_blocks_and_the_automation_starts_switched_off():
                 if k.name == "asr_eval_candidate_not_worse"]
     assert check.blocking
     schedule = defs.resolve_schedule_def("nightly_retrain")
-    assert schedule.job_name == "speech_loop" and schedule.cron_schedule == "0 2 * * *"
+    assert schedule.job_name == "speech_data" and schedule.cron_schedule == "0 2 * * *"
     assert schedule.default_status == DefaultScheduleStatus.STOPPED
-    sensor = defs.resolve_sensor_def("inbox_manifests")
-    assert sensor.default_status == DefaultSensorStatus.STOPPED
+    for name in ("inbox_manifests", "loop_after_nightly_relabel"):
+        assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.STOPPED
 
 
 def test_checks_and_jobs_match_the_snapshot():

@@ -152,6 +152,11 @@ class RLConfig(Config):
                                          "below this fraction of its start (0 = never).")
     save_every: int = Field(10, description="Checkpoint interval: the last good checkpoint "
                             "an entropy stop falls back to.")
+    curriculum: str = Field("steps", description="none | steps (easy, then + medium at 30% "
+                            "of the run, + hard at 60%) | reward (GRPO: next bucket when the "
+                            "mean reward reaches curriculum_threshold).")
+    curriculum_threshold: float = Field(0.5, description="'reward' curriculum: the mean "
+                                        "reward that opens the next bucket.")
     seed: int = Field(0, description="Seed of shuffling and rollouts.")
 
 
@@ -169,7 +174,7 @@ def whisper_rl_model(
     settings = {k: getattr(config, k) for k in (
         "learning_rate", "max_steps", "batch_size", "num_generations", "rollout_temperature",
         "grpo_variant", "epsilon_high", "kl_beta", "reward_weights", "nbest_size",
-        "entropy_stop_fraction", "seed")}
+        "entropy_stop_fraction", "seed", "curriculum", "curriculum_threshold")}
     return _train(context, warehouse, training_launcher, config.objective, base, snap,
                   f"{snap['dir']}/sft.jsonl", settings, save_every=config.save_every)
 

@@ -11,6 +11,7 @@ MODULES = [
     "labeling.label_studio", "training.rewards", "training.reward_text",
     "training.reward_language", "training.reward_phonemes", "training.reward_weighting",
     "training.reward_composite", "training.grpo", "training.mwer", "training.monitors",
+    "training.curriculum",
     "training.promotion", "training.training_set", "training.preference_data",
     "resources.model_registry", "pipelines.inbox", "training.config", "training.data",
 ]

@@ -124,3 +124,25 @@ def test_online_config_errors_name_the_field(tiny_whisper_dir, sft_data, tmp_pat
         _config(tiny_whisper_dir, sft_data, tmp_path, grpo_variant="ppo")
     with pytest.raises(ConfigError, match="num_generations"):
         _config(tiny_whisper_dir, sft_data, tmp_path, num_generations=1)
+
+
+def test_curriculum_by_steps_opens_buckets_in_order(tiny_whisper_dir, sft_data, tmp_path):
+    from training.curriculum import curriculum_batch
+
+    buckets = ["easy", "hard", "hard"]  # the fixture's rows
+    assert set(curriculum_batch(buckets, 0, 4, seed=0, index=3)) == {0}
+    assert set(curriculum_batch(buckets, 2, 3, seed=0, index=0)) == {0, 1, 2}
+    out = tmp_path / "cur"
+    train(_config(tiny_whisper_dir, sft_data, out, objective="sft", max_steps=3,
+                  curriculum="steps", curriculum_boundaries=[0.3, 0.6]))
+    assert [r["curriculum/stage"] for r in _rows(out)] == [0, 1, 2]
+
+
+def test_curriculum_by_reward_advances_when_the_reward_passes(
+        tiny_whisper_dir, sft_data, tmp_path):
+    out = tmp_path / "cur-reward"
+    train(_config(tiny_whisper_dir, sft_data, out, max_steps=3, curriculum="reward",
+                  curriculum_threshold=-100.0, curriculum_window=1))
+    assert [r["curriculum/stage"] for r in _rows(out)] == [0, 1, 2]
+    with pytest.raises(ConfigError, match="curriculum"):
+        _config(tiny_whisper_dir, sft_data, tmp_path, objective="mwer", curriculum="reward")

@@ -24,6 +24,7 @@ from typing import Any
 OBJECTIVES = ("sft", "dpo", "mpo", "grpo", "mwer")
 ONLINE_OBJECTIVES = ("grpo", "mwer")
 GRPO_VARIANTS = ("grpo", "bnpo", "dr_grpo", "dapo")
+CURRICULA = ("none", "steps", "reward")
 PRECISIONS = ("fp32", "bf16", "fp16")
 MPO_LOSS_TYPES = ("sigmoid", "bco_pair", "sft")
 
@@ -126,6 +127,16 @@ class TrainConfig:
     # Warn when policy entropy falls below this fraction of its first-step value.
     entropy_stop_fraction: float = 0.2
     # Stop (keeping the last checkpoint) below this fraction; 0 turns the stop off.
+    curriculum: str = "none"
+    # "none", "steps" (open easy → medium → hard at `curriculum_boundaries` of the run) or
+    # "reward" (GRPO: open the next bucket when the mean reward of `curriculum_window` steps
+    # reaches `curriculum_threshold`). Rows need a `bucket` (curriculum_buckets); sft/grpo/mwer.
+    curriculum_boundaries: list[float] = field(default_factory=lambda: [0.3, 0.6])
+    # "steps": fractions of max_steps at which medium, then hard, clips join.
+    curriculum_threshold: float = 0.5
+    # "reward": mean reward that opens the next bucket.
+    curriculum_window: int = 5
+    # "reward": steps averaged.
     entropy_window: int = 5
     # The watch compares the mean entropy of the last N steps with that of the first N.
     collapse_patience: int = 5
@@ -206,6 +217,18 @@ class TrainConfig:
         _integer("nbest_size", self.nbest_size, 2)
         _integer("collapse_patience", self.collapse_patience, 1)
         _integer("entropy_window", self.entropy_window, 1)
+        _one_of("curriculum", self.curriculum, CURRICULA)
+        if self.curriculum != "none" and self.objective in ("dpo", "mpo"):
+            raise ConfigError("curriculum", "applies to sft, grpo and mwer rows, not pairs")
+        if self.curriculum == "reward" and self.objective != "grpo":
+            raise ConfigError("curriculum", "'reward' follows GRPO's reward; use 'steps'")
+        _integer("curriculum_window", self.curriculum_window, 1)
+        _number("curriculum_threshold", self.curriculum_threshold)
+        bounds = self.curriculum_boundaries
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(
+                isinstance(b, int | float) for b in bounds) and 0 <= bounds[0] <= bounds[1] <= 1):
+            raise ConfigError("curriculum_boundaries",
+                              f"must be two increasing fractions in [0, 1], got {bounds!r}")
         _number("rollout_temperature", self.rollout_temperature, low=0.0, low_open=True)
         _number("epsilon_low", self.epsilon_low, low=0.0)
         if self.epsilon_high is not None:

@@ -48,6 +48,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from models.asr import WhisperASR
 from training.config import ONLINE_OBJECTIVES, TrainConfig
+from training.curriculum import RewardSchedule, curriculum_batch, stage_for_step
 from training.data import Batch, TrainData, batch_rows, load_train_data
 from training.losses import dpo_sigmoid_loss, mpo_loss, sft_loss
 from training.monitors import EntropyWatch
@@ -372,6 +373,8 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
         ref, ctx = prepare_reference(config, scorer, data, autocast, dist), None
     watch = EntropyWatch(config.entropy_warn_fraction, config.entropy_stop_fraction,
                          config.collapse_patience, config.entropy_window)
+    buckets = [e.tags.get("bucket") for e in data.examples]
+    reward_schedule = RewardSchedule(config.curriculum_threshold, config.curriculum_window)
     stopped: str | None = None
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -388,6 +391,7 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
         step = restore_state(resume_from, optimizer, scheduler, scaler)
         if dist.main:
             last = _truncate_metrics(out / METRICS_NAME, step)
+        reward_schedule.stage = int(_last_row(out / METRICS_NAME).get("curriculum/next_stage", 0))
         watch.start = _start_entropy(out / METRICS_NAME, config.entropy_window)
     elif dist.main:
         config.to_json(out / "config.json")
@@ -406,10 +410,11 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
         lr = scheduler.get_last_lr()[0]
         optimizer.zero_grad(set_to_none=True)
         sums: dict[str, torch.Tensor] = {}
+        stage = (stage_for_step(step, config.max_steps, config.curriculum_boundaries)
+                 if config.curriculum == "steps" else reward_schedule.stage)
         for micro in range(config.grad_accum_steps):
             index = (step * config.grad_accum_steps + micro) * dist.world + dist.rank
-            batch = data.batch(batch_rows(len(data), config.batch_size, seed=config.seed,
-                                          index=index))
+            batch = data.batch(_rows(config, len(data), buckets, stage, index))
             positions = range(index * config.batch_size, (index + 1) * config.batch_size)
             final_micro = micro == config.grad_accum_steps - 1
             sync = contextlib.nullcontext() if dist.world == 1 or final_micro else module.no_sync()
@@ -431,6 +436,10 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
         step += 1
         record = {"step": step, **_reduce(sums, dist), "lr": lr, "grad_norm": float(grad_norm),
                   "step_time_s": time.perf_counter() - started}
+        if config.curriculum != "none":
+            record["curriculum/stage"] = stage
+            if config.curriculum == "reward":
+                record["curriculum/next_stage"] = reward_schedule.update(record["reward/mean"])
         verdict = watch.update(record["entropy"], record.get("frac_reward_zero_std"))
         if verdict.level != "ok":
             record["watch"] = f"{verdict.level}: {verdict.message}"
@@ -464,6 +473,18 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
     resumed = None if resume_from is None else _step_of(resume_from)
     return TrainResult(_step_of(checkpoint) if stopped else step, checkpoint, last, out,
                        resumed, stopped)
+
+
+def _rows(config: TrainConfig, n: int, buckets: list, stage: int, index: int) -> list[int]:
+    """Rows of micro-batch `index`: the seeded stream, or the curriculum's open buckets."""
+    if config.curriculum == "none":
+        return batch_rows(n, config.batch_size, seed=config.seed, index=index)
+    return curriculum_batch(buckets, stage, config.batch_size, seed=config.seed, index=index)
+
+
+def _last_row(path: Path) -> dict:
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return json.loads(lines[-1]) if lines else {}
 
 
 def _start_entropy(path: Path, window: int) -> float | None:

@@ -29,9 +29,10 @@ class PairsConfig(Config):
     max_pairs_per_clip: int = Field(2, description="At most this many pairs per clip.")
     label_studio_export: str = Field("", description="A Label Studio JSON export of the "
                                      "'which transcript is better' task to add human pairs from.")
-    hard_negative_share: float = Field(0.2, description="For this share of clips, those whose "
-                                       "greedy transcript errs most, add a pair: reference "
-                                       "(chosen) vs that transcript (rejected). 0 = none.")
+    hard_negative_share: float = Field(0.2, description="From round 2 on (labels by a promoted "
+                                       "model): for this share of clips, those whose greedy "
+                                       "transcript errs most, add a pair: reference (chosen) vs "
+                                       "that transcript (rejected). 0 = none.")
 
 
 def _hypotheses(warehouse: Warehouse, batch: str) -> list[dict]:
@@ -53,8 +54,9 @@ def preference_pairs(
     hyps = _hypotheses(warehouse, batch)
     pair_config = PairConfig(config.strategy, config.min_wer_margin, config.max_pairs_per_clip)
     rows = model_pairs(hyps, pair_config)
-    rows += [r for r in hard_negative_pairs(hyps, config.hard_negative_share)
-             if r["pair_id"] not in {p["pair_id"] for p in rows}]
+    if max((h.get("round") or 1 for h in hyps), default=1) >= 2:  # the promoted model's errors
+        rows += [r for r in hard_negative_pairs(hyps, config.hard_negative_share)
+                 if r["pair_id"] not in {p["pair_id"] for p in rows}]
     if config.label_studio_export:
         prefs = aggregate(read_pairwise_export(config.label_studio_export))
         rows += human_pairs(prefs, {h["clip_id"]: h["source_path"] for h in hyps})

@@ -92,6 +92,9 @@ def _meta(result, asset):
 
 def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     instance, resources = loop_env
+    # round 1 (baseline labels): mined pairs only; hard negatives start with round 2
+    assert warehouse.fetch("SELECT DISTINCT source, round FROM preference_pairs") == [
+        ("model", 1)]
     result = materialize(LOOP, instance=instance, resources=resources,
                          run_config=_loop_config(tolerance=100.0))
     assert result.success

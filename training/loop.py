@@ -49,6 +49,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from models.asr import WhisperASR
 from training.config import ONLINE_OBJECTIVES, TrainConfig
 from training.curriculum import RewardSchedule, curriculum_batch, stage_for_step
+from training.curves import read_metrics
 from training.data import Batch, TrainData, batch_rows, load_train_data
 from training.losses import dpo_sigmoid_loss, mpo_loss, sft_loss
 from training.monitors import EntropyWatch
@@ -298,8 +299,7 @@ def _truncate_metrics(path: Path, step: int) -> dict[str, Any]:
     """Drop metrics rows after `step` (logged past the last checkpoint); return the last kept."""
     if not path.is_file():
         return {}
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    kept = [r for r in rows if r.get("step", 0) <= step]
+    kept = [r for r in read_metrics(path) if r.get("step", 0) <= step]
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
     os.replace(tmp, path)
@@ -391,12 +391,14 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
         step = restore_state(resume_from, optimizer, scheduler, scaler)
         if dist.main:
             last = _truncate_metrics(out / METRICS_NAME, step)
-        reward_schedule.stage = int(_last_row(out / METRICS_NAME).get("curriculum/next_stage", 0))
-        watch.start = _start_entropy(out / METRICS_NAME, config.entropy_window)
     elif dist.main:
         config.to_json(out / "config.json")
         (out / METRICS_NAME).unlink(missing_ok=True)
     dist.barrier()
+    if resume_from is not None:  # every rank, once the main one has truncated the file
+        logged = read_metrics(out / METRICS_NAME)
+        reward_schedule.stage = int(logged[-1].get("curriculum/next_stage", 0) if logged else 0)
+        watch.start = _start_entropy(logged, config.entropy_window)
 
     module: torch.nn.Module = scorer
     if dist.world > 1:
@@ -482,17 +484,9 @@ def _rows(config: TrainConfig, n: int, buckets: list, stage: int, index: int) ->
     return curriculum_batch(buckets, stage, config.batch_size, seed=config.seed, index=index)
 
 
-def _last_row(path: Path) -> dict:
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return json.loads(lines[-1]) if lines else {}
-
-
-def _start_entropy(path: Path, window: int) -> float | None:
+def _start_entropy(logged: list[dict], window: int) -> float | None:
     """Mean entropy of the run's first `window` logged steps (the watch's reference on resume)."""
-    if not path.is_file():
-        return None
-    rows = [json.loads(line) for line in path.read_text().splitlines()[:window] if line.strip()]
-    values = [r["entropy"] for r in rows if "entropy" in r]
+    values = [r["entropy"] for r in logged[:window] if "entropy" in r]
     return sum(values) / len(values) if len(values) == window else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,6 +34,11 @@ def ingest_metadata(result: IngestResult) -> dict[str, Any]:
             "\n".join(f"- `{r}`: {n}" for r, n in reasons.most_common()) or "none"
         ),
     }
+
+
+def tags_json(tags: dict) -> str:
+    """Tags as the warehouse stores them: JSON, keys sorted, anything else as its string."""
+    return json.dumps(tags, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def png_markdown(path: Path, alt: str) -> MetadataValue:

@@ -1,7 +1,6 @@
 """Evaluation assets: WER/CER of a model on a batch, overall and per tag group."""
 
 
-import json
 from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
@@ -9,7 +8,7 @@ from pydantic import Field
 
 import sql
 from assets.audio import CLIPS_SQL, load_clips
-from assets.common import batches, png_markdown, progress_logger
+from assets.common import batches, png_markdown, progress_logger, tags_json
 from labeling.media import load_audio_16k
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
@@ -41,7 +40,7 @@ def asr_baseline_eval(
                             progress=progress_logger(context, "evaluated"))
     now = datetime.now(UTC)
     warehouse.write_partition("asr_eval", batch, [
-        {**u, "tags": _json(u["tags"]), "eval_name": "baseline", "model": asr.name,
+        {**u, "tags": tags_json(u["tags"]), "eval_name": "baseline", "model": asr.name,
          "created_at": now} for u in result.utterances
     ], shard="baseline")
     report_dir = warehouse.report_dir("asr_baseline_eval", batch)
@@ -59,6 +58,3 @@ def asr_baseline_eval(
         "report": MetadataValue.path(str(json_path)),
     })
 
-
-def _json(tags: dict) -> str:
-    return json.dumps(tags, sort_keys=True, ensure_ascii=False, default=str)

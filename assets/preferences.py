@@ -55,8 +55,9 @@ def preference_pairs(
     pair_config = PairConfig(config.strategy, config.min_wer_margin, config.max_pairs_per_clip)
     rows = model_pairs(hyps, pair_config)
     if max((h.get("round") or 1 for h in hyps), default=1) >= 2:  # the promoted model's errors
+        mined = {p["pair_id"] for p in rows}
         rows += [r for r in hard_negative_pairs(hyps, config.hard_negative_share)
-                 if r["pair_id"] not in {p["pair_id"] for p in rows}]
+                 if r["pair_id"] not in mined]
     if config.label_studio_export:
         prefs = aggregate(read_pairwise_export(config.label_studio_export))
         rows += human_pairs(prefs, {h["clip_id"]: h["source_path"] for h in hyps})

@@ -20,7 +20,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.common import png_markdown, progress_logger
+from assets.common import png_markdown, progress_logger, tags_json
 from labeling.media import load_audio_16k
 from resources import model_registry
 from resources.model_hub import ModelHub
@@ -136,7 +136,7 @@ def _write_rows(warehouse: Warehouse, utterances: list[dict], clips: list[dict],
     batch_of = {c["clip_id"]: c["batch"] for c in clips}
     round_ = model_registry.current_round(warehouse)
     for batch in sorted(set(batch_of.values())):
-        rows = [{**u, "tags": json.dumps(u["tags"], sort_keys=True, default=str),
+        rows = [{**u, "tags": tags_json(u["tags"]),
                  "eval_name": label, "model": model_id, "created_at": now, "round": round_}
                 for u in utterances if batch_of[u["clip_id"]] == batch]
         warehouse.write_partition("asr_eval", batch, rows, shard=f"{label}-{run}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,6 +12,7 @@ from dagster import MetadataValue
 
 import sql
 from labeling.ingest import IngestResult
+from labeling.manifest import tags_json  # noqa: F401  (re-exported for asset modules)
 from pipelines.partitions import batches  # noqa: F401  (re-exported for asset modules)
 from resources.warehouse import Warehouse
 
@@ -34,11 +34,6 @@ def ingest_metadata(result: IngestResult) -> dict[str, Any]:
             "\n".join(f"- `{r}`: {n}" for r, n in reasons.most_common()) or "none"
         ),
     }
-
-
-def tags_json(tags: dict) -> str:
-    """Tags as the warehouse stores them: JSON, keys sorted, anything else as its string."""
-    return json.dumps(tags, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def png_markdown(path: Path, alt: str) -> MetadataValue:

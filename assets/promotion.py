@@ -1,8 +1,9 @@
 """The loop's evaluation and promotion: candidate vs incumbent on the held-out batches.
 
 `asr_eval` transcribes the training set's eval clips with the incumbent (the
-promoted model, or the baseline before any promotion), the SFT model and the
-preference-tuned candidate; `asr_eval_candidate_not_worse` (blocking) fails when
+promoted model, or the baseline before any promotion), the SFT model, the
+candidate's starting model (when it is neither: e.g. the DPO model GRPO started
+from) and the candidate; `asr_eval_candidate_not_worse` (blocking) fails when
 the candidate's WER is worse than the incumbent's, and `promoted_model` only
 advances when it passed.
 """
@@ -97,24 +98,37 @@ CANDIDATES = {"preference": "whisper_preference_model", "rl": "whisper_rl_model"
 
 
 def _contenders(candidate: str, warehouse: Warehouse, model_hub: ModelHub) -> dict[str, dict]:
-    """incumbent, sft (when trained) and candidate: {label: {model_id, checkpoint}}."""
+    """incumbent, sft (when trained), start (the candidate's starting model, when neither of
+    those) and candidate: {label: {model_id, checkpoint}}, in the table's column order."""
     if candidate not in CANDIDATES:
         raise ValueError(f"candidate must be one of {list(CANDIDATES)}, got {candidate!r}")
     promoted = model_registry.current_promoted(warehouse)
+    baseline = model_hub.resolve(None)
     incumbent = ({"model_id": promoted["model_id"], "checkpoint": promoted["checkpoint"]}
-                 if promoted else {"model_id": "baseline", "checkpoint": model_hub.resolve(None)})
+                 if promoted else {"model_id": "baseline", "checkpoint": baseline})
     out = {"incumbent": incumbent}
     sft = _pointer(warehouse, "whisper_sft_model")
-    if sft:
+    if sft and candidate != "sft":
         out["sft"] = sft
     source = CANDIDATES[candidate]
     chosen = _pointer(warehouse, source)
     if chosen is None:
         raise FileNotFoundError(f"No trained candidate: materialize {source} first.")
+    start = chosen.pop("base_model", None)
+    if start and start not in {m["checkpoint"] for m in out.values()}:
+        out["start"] = {"model_id": _model_id_of(warehouse, start, baseline),
+                        "checkpoint": start}
     out["candidate"] = chosen
-    if candidate == "sft":
-        out.pop("sft")
     return out
+
+
+def _model_id_of(warehouse: Warehouse, checkpoint: str, baseline: str) -> str:
+    """The registry's id for a checkpoint ('baseline' for the hub's; else the path's name)."""
+    if checkpoint == baseline:
+        return "baseline"
+    ids = [m["model_id"] for m in model_registry.all_models(warehouse)
+           if m["checkpoint"] == checkpoint]
+    return ids[0] if ids else checkpoint
 
 
 def _pointer(warehouse: Warehouse, asset: str) -> dict | None:
@@ -122,7 +136,8 @@ def _pointer(warehouse: Warehouse, asset: str) -> dict | None:
         p = warehouse.read_pointer(asset)
     except FileNotFoundError:
         return None
-    return {"model_id": p["model_id"], "checkpoint": p["checkpoint"]}
+    return {"model_id": p["model_id"], "checkpoint": p["checkpoint"],
+            "base_model": p.get("base_model")}
 
 
 def _label(label: str, entry: dict) -> str:

@@ -16,7 +16,7 @@ from resources import model_registry
 from resources.model_hub import ModelHub
 from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
-from training.curves import plot_curves
+from training.curves import bucket_summary, plot_curves, read_metrics
 from training.training_set import TrainingSetError, check_selection, write_snapshot
 
 SNAPSHOT_SQL = ("queries/sft_rows", "queries/pairs_for_batches", "queries/eval_clips",
@@ -68,13 +68,16 @@ def speech_training_set(
         "eval_clips": snap["counts"]["eval"],
         "without_pairs": MetadataValue.json(unlabeled),
         "per_batch": MetadataValue.json(snap["per_batch"]),
+        "curriculum_buckets": MetadataValue.json(snap["buckets"]),
         "snapshot": MetadataValue.path(snap["dir"]),
     })
 
 
 class SFTConfig(Config):
-    base_model: str = Field("", description="Model to start from: empty = the model hub's "
-                            "baseline; 'promoted' = the current promoted model; or a path/id.")
+    base_model: str = Field("promoted", description="Model to start from: 'promoted' = the "
+                            "current promoted model (the hub's baseline before any promotion), "
+                            "so each round builds on the last; '' = the hub's baseline; or a "
+                            "path/id.")
     learning_rate: float = Field(1e-5, description="AdamW peak learning rate.")
     max_steps: int = Field(100, description="Optimizer steps.")
     batch_size: int = Field(8, description="Transcripts per step (per process).")
@@ -82,7 +85,7 @@ class SFTConfig(Config):
     seed: int = Field(0, description="Seed of shuffling and initialisation.")
 
 
-@asset(group_name="training", deps=["speech_training_set"], code_version="1")
+@asset(group_name="training", deps=["speech_training_set"], code_version="2")
 def whisper_sft_model(
     context: AssetExecutionContext, config: SFTConfig, warehouse: Warehouse,
     model_hub: ModelHub, training_launcher: TrainingLauncher,
@@ -212,7 +215,14 @@ def _train(context: AssetExecutionContext, warehouse: Warehouse, launcher: Train
                                          "base_model": base, "snapshot": snap["dir"],
                                          "stop_reason": metrics.get("stop_reason") or ""})
     curves = plot_curves(out / "metrics.jsonl", out / "curves.png")
+    by_bucket = bucket_summary(read_metrics(out / "metrics.jsonl"))
+    if by_bucket:  # a curriculum run: how big each bucket is and how its reward moved
+        metrics_meta = {"bucket_sizes": MetadataValue.json(snap.get("buckets", {})),
+                        "reward_by_bucket": MetadataValue.json(by_bucket)}
+    else:
+        metrics_meta = {}
     return MaterializeResult(metadata={
+        **metrics_meta,
         **(reported.metadata or {}),
         "model_id": model_id,
         "base_model": MetadataValue.path(base),

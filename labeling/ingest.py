@@ -16,13 +16,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from labeling.manifest import SourceEntry
+from labeling.manifest import SourceEntry, tags_json
 from labeling.media import (
     MediaError,
     check_audio,
@@ -124,7 +123,7 @@ def _base_row(entry: SourceEntry, id_column: str, digest: str, now: datetime) ->
         id_column: digest,
         "source_path": str(entry.path),
         "text": entry.text,
-        "tags": json.dumps(entry.tags, sort_keys=True, ensure_ascii=False, default=str),
+        "tags": tags_json(entry.tags),
         "manifest_line": entry.line,
         "ingested_at": now,
     }

@@ -200,3 +200,12 @@ def _folder_entry(kind: str, path: Path) -> SourceEntry | SourceIssue:
         return SourceIssue(kind, str(path), "empty_transcript",
                            f"transcript {sidecar} is empty; write the transcript or delete it.")
     return SourceEntry(kind, path, _clean(text))
+
+
+def tags_json(tags: dict[str, Any]) -> str:
+    """Tags as the warehouse stores them: JSON, keys sorted, anything else as its string.
+
+    >>> tags_json({"snr_db": 10, "accent": "gb"})
+    '{"accent": "gb", "snr_db": 10}'
+    """
+    return json.dumps(tags, sort_keys=True, ensure_ascii=False, default=str)

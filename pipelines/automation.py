@@ -1,10 +1,16 @@
 """The nightly self-improving round and the inbox sensor (all off until switched on).
 
-A night is one round: `nightly_retrain` (02:00 UTC) starts a `speech_data` run for every
-train batch (re-ingest, N-best from the promoted model, pairs with hard negatives, rewards,
-curriculum), each tagged with the tick; `loop_after_nightly_relabel` starts `speech_loop` once
-every run of that tick has succeeded, so the loop trains on the new round's labels.
+A night is one round: `nightly_retrain` (02:00 UTC, or `$RLFOUNDRY_NIGHTLY_CRON`) starts a
+`speech_data` run for every train batch (re-ingest, N-best from the promoted model, pairs with
+hard negatives, rewards, curriculum), each tagged with the tick; `loop_after_nightly_relabel`
+starts `speech_loop` once every run of that tick has succeeded, so the loop trains on the new
+round's labels, with the run config in `$RLFOUNDRY_LOOP_CONFIG` (the JSON file that
+`rlfoundry run --config` takes) when it is set.
 """
+
+import json
+import os
+from pathlib import Path
 
 from dagster import (
     DagsterRunStatus,
@@ -28,12 +34,39 @@ from pipelines.partitions import batches
 from resources.warehouse import Warehouse
 
 NIGHTLY_TAG = "rlfoundry/nightly"
+NIGHTLY_CRON = os.environ.get("RLFOUNDRY_NIGHTLY_CRON") or "0 2 * * *"
 
 
-@schedule(job=speech_data_job, cron_schedule="0 2 * * *", execution_timezone="UTC",
+def nightly_loop_config() -> dict:
+    """The nightly loop's run config: `$RLFOUNDRY_LOOP_CONFIG`'s, or {} (the defaults).
+
+    Batches are left to the training set's defaults (every train batch against every eval
+    batch), as registered when the round starts.
+    """
+    from pipelines.loop_cli import loop_run_config
+
+    name = os.environ.get("RLFOUNDRY_LOOP_CONFIG")
+    if not name:
+        return {}
+    path = Path(name)
+    try:
+        base = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"RLFOUNDRY_LOOP_CONFIG={name}: not a readable JSON run config "
+                         f"({err})") from err
+    ops = base.get("ops", {}) if isinstance(base, dict) else None
+    if not isinstance(ops, dict):
+        raise ValueError(f"RLFOUNDRY_LOOP_CONFIG={name}: expected {{\"ops\": {{...}}}}")
+    objective = (ops.get("whisper_preference_model", {}).get("config", {})
+                 .get("objective", "dpo"))
+    return loop_run_config(base, [], [], objective)
+
+
+@schedule(job=speech_data_job, cron_schedule=NIGHTLY_CRON, execution_timezone="UTC",
           default_status=DefaultScheduleStatus.STOPPED,
-          description="02:00 UTC: relabel every train batch with the promoted model; the "
-          "speech loop follows when all of them succeeded (loop_after_nightly_relabel).")
+          description=f"{NIGHTLY_CRON} (UTC cron; $RLFOUNDRY_NIGHTLY_CRON): relabel every "
+          "train batch with the promoted model; the speech loop follows when all of them "
+          "succeeded (loop_after_nightly_relabel).")
 def nightly_retrain(context: ScheduleEvaluationContext, warehouse: Warehouse):
     tick = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M")
     train = warehouse.batches_by_role()["train"]
@@ -56,7 +89,8 @@ def loop_after_nightly_relabel(context: RunStatusSensorContext):
     waiting = [r.run_id[:8] for r in runs if r.status != DagsterRunStatus.SUCCESS]
     if waiting:
         return SkipReason(f"nightly {tick}: relabel runs not (yet) successful: {waiting}")
-    return RunRequest(run_key=f"loop:{tick}", tags={NIGHTLY_TAG: tick})
+    return RunRequest(run_key=f"loop:{tick}", tags={NIGHTLY_TAG: tick},
+                      run_config=nightly_loop_config())
 
 
 @sensor(jobs=[speech_data_job, ingest_job], minimum_interval_seconds=60,

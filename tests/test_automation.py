@@ -1,5 +1,6 @@
 """The inbox sensor registers new manifests as batches and asks for their runs."""
 
+import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from labeling.testing import write_manifest, write_tone
@@ -66,3 +67,23 @@ def test_nightly_round_relabels_every_train_batch_then_starts_the_loop(
             sensor_name="loop_after_nightly_relabel", dagster_event=success,
             dagster_instance=instance, dagster_run=result.dagster_run))
         assert follow.run_key == "loop:2026-11-23T02:00"
+
+
+def test_the_nightly_loop_takes_its_run_config_from_the_environment(tmp_path, monkeypatch):
+    from pipelines.automation import nightly_loop_config
+
+    monkeypatch.delenv("RLFOUNDRY_LOOP_CONFIG", raising=False)
+    assert nightly_loop_config() == {}  # the assets' defaults
+    monkeypatch.setenv("RLFOUNDRY_LOOP_CONFIG", "data/sample/demo_loop.json")
+    ops = nightly_loop_config()["ops"]
+    assert ops["whisper_sft_model"]["config"]["max_steps"] == 70
+    assert ops["whisper_preference_model"]["config"]["objective"] == "dpo"
+    assert "whisper_rl_model" not in ops and ops["speech_training_set"] == {"config": {}}
+    bad = tmp_path / "loop.json"
+    bad.write_text("{not json")
+    monkeypatch.setenv("RLFOUNDRY_LOOP_CONFIG", str(bad))
+    with pytest.raises(ValueError, match="RLFOUNDRY_LOOP_CONFIG=.*loop.json: not a readable"):
+        nightly_loop_config()
+    bad.write_text('{"ops": [1]}')
+    with pytest.raises(ValueError, match='expected {"ops"'):
+        nightly_loop_config()

@@ -70,3 +70,26 @@ def test_bad_weights_are_refused(table):
                             "curriculum_buckets": {"config": {
                                 "weight_wer": 0.0, "weight_noise": 0.0, "weight_duration": 0.0,
                                 "weight_rate": 0.0}}}})
+
+
+def test_training_curves_show_reward_per_bucket_in_curriculum_order(tmp_path):
+    from training.curves import bucket_series, bucket_summary, plot_curves
+
+    rows = [{"step": s, "loss": 1.0, "reward/mean": 0.5,
+             **({"reward/bucket/hard": -0.5 + 0.1 * s} if s > 6 else {}),
+             "reward/bucket/easy": 0.2 * s, **({"reward/bucket/medium": 0.1} if s > 3 else {})}
+            for s in range(1, 11)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    series = bucket_series(rows)
+    assert list(series) == ["easy", "medium", "hard"]
+    assert series["hard"][0] == (7, pytest.approx(0.2))  # from the step hard clips joined
+    summary = bucket_summary(rows, window=2)
+    assert summary["hard"]["first_step"] == 7 and summary["hard"]["steps"] == 4
+    assert summary["easy"]["reward_last"] > summary["easy"]["reward_first"]
+    with_buckets = plot_curves(tmp_path / "metrics.jsonl", tmp_path / "a.png")
+    plain = [{k: v for k, v in r.items() if "bucket" not in k} for r in rows]
+    (tmp_path / "plain.jsonl").write_text("".join(json.dumps(r) + "\n" for r in plain))
+    without = plot_curves(tmp_path / "plain.jsonl", tmp_path / "b.png")
+    from PIL import Image
+
+    assert Image.open(with_buckets).width > Image.open(without).width  # one more panel

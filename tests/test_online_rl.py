@@ -146,3 +146,30 @@ def test_curriculum_by_reward_advances_when_the_reward_passes(
     assert [r["curriculum/stage"] for r in _rows(out)] == [0, 1, 2]
     with pytest.raises(ConfigError, match="curriculum"):
         _config(tiny_whisper_dir, sft_data, tmp_path, objective="mwer", curriculum="reward")
+
+
+def test_grpo_scores_rollouts_at_their_sampling_temperature(tiny_whisper_dir):
+    """Ratio, KL and entropy are of the distribution sampled from: logits / temperature."""
+    from transformers import WhisperProcessor
+
+    from training.whisper_logps import WhisperScorer, WhisperTokens
+
+    model = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_dir).eval()
+    tokenizer = WhisperProcessor.from_pretrained(tiny_whisper_dir).tokenizer
+    tokens = WhisperTokens.of(model, tokenizer)
+    scorer = WhisperScorer(model, tokens, freeze_encoder=True)
+    features = torch.randn(1, model.config.num_mel_bins, 3000, generator=torch.Generator()
+                           .manual_seed(0))
+    target = tokens.target(tokenizer, "hello world")
+    with torch.no_grad():
+        states = scorer.encode(features)
+        plain = scorer(None, [0], [target], per_token=True, states=states)
+        cooled = scorer(None, [0], [target], per_token=True, states=states, temperature=0.5)
+        prompt = torch.tensor([tokens.prompt_ids + target[:-1]])
+        logits = model(encoder_outputs=(states,), decoder_input_ids=prompt).logits[0]
+    logits = logits[len(tokens.prompt_ids) - 1:]
+    expected = (logits / 0.5).log_softmax(-1).gather(1, torch.tensor(target)[:, None])[:, 0]
+    assert torch.allclose(cooled.logps[0][cooled.mask[0]], expected, atol=1e-4)
+    assert not torch.allclose(plain.logps, cooled.logps)
+    # a cooler distribution is sharper: lower entropy at the same positions
+    assert cooled.entropy[cooled.mask].mean() < plain.entropy[plain.mask].mean()

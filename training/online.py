@@ -4,7 +4,8 @@
   ``rollout_temperature``, each scored by :func:`training.reward_composite.speech_rewards`
   against the clip's reference (keywords and language from the row's tags), advantages
   normalised within the clip's group, and TRL's clipped objective with a k3 KL to the frozen
-  starting model (:func:`training.grpo.grpo_loss`). One optimizer step per rollout, so the
+  starting model (:func:`training.grpo.grpo_loss`); log-probs, KL and entropy are taken at
+  the rollout temperature, as TRL does. One optimizer step per rollout, so the
   "old" policy is the current one (ratio 1, as TRL with ``num_iterations=1``).
 - **MWER**: the policy's ``nbest_size`` beams per clip; expected word errors under the
   renormalised N-best probabilities, mean-subtracted, plus ``mwer_ce_weight`` x the reference's
@@ -98,10 +99,13 @@ def _grpo(config, module, ctx, batch, states, drafts, seconds, autocast):
     texts = [t for row in drafts for t in row]
     clips = [batch.clips[i] for i in range(groups) for _ in drafts[i]]
     targets = ctx.targets(texts)
+    temperature = config.rollout_temperature
     with autocast():
-        policy = module(None, clips, targets, per_token=True, states=states)
+        policy = module(None, clips, targets, per_token=True, states=states,
+                        temperature=temperature)
     with torch.no_grad(), autocast():
-        ref = ctx.reference(None, clips, targets, per_token=True, states=states)
+        ref = ctx.reference(None, clips, targets, per_token=True, states=states,
+                            temperature=temperature)
     device = policy.logps.device
     out = grpo_loss(
         policy.logps, None, ref.logps.float() if config.kl_beta > 0 else None,

@@ -105,6 +105,7 @@ def write_snapshot(
             "pairs": dict(Counter(r["batch"] for r in pairs)),
             "eval": dict(Counter(r["batch"] for r in eval_clips)),
         },
+        "buckets": dict(Counter(r.get("bucket") or "unscored" for r in sft)),
         "created_at": datetime.now(UTC).isoformat(),
     }
     (out / "snapshot.json").write_text(json.dumps(snapshot, indent=2))

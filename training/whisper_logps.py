@@ -127,12 +127,14 @@ def token_logps(
     targets: Sequence[Sequence[int]],
     prompt_ids: Sequence[int],
     pad_id: int,
+    temperature: float = 1.0,
 ) -> TokenLogps:
     """Teacher-forced log-prob of every token of `targets[i]` given clip `clips[i]`'s states.
 
     `encoder_states` is ``[clips, frames, width]``; gradients flow into the decoder (and into
     `encoder_states` if it requires grad). Logits are materialised only at target positions, in
-    float32.
+    float32. `temperature` divides the logits first: the distribution rollouts were sampled
+    from (TRL's GRPO scores the same way), so ratio, KL and entropy are of that distribution.
     """
     device = encoder_states.device
     inputs, labels, mask = decoder_batch(prompt_ids, targets, pad_id)
@@ -143,6 +145,8 @@ def token_logps(
     ).last_hidden_state
     hidden = hidden[:, len(prompt_ids) - 1 :]  # state j predicts label j
     logits = model.get_output_embeddings()(hidden[mask]).float()
+    if temperature != 1.0:
+        logits = logits / temperature
     logprobs = logits.log_softmax(dim=-1)
     picked = logprobs.gather(1, labels[mask][:, None]).squeeze(1)
     per_token = torch.zeros(mask.shape, device=device, dtype=torch.float32).masked_scatter(
@@ -195,15 +199,16 @@ class WhisperScorer(torch.nn.Module):
     def forward(
         self, features: torch.Tensor | None, clips: Sequence[int],
         targets: Sequence[Sequence[int]], *, per_token: bool = False,
-        states: torch.Tensor | None = None,
+        states: torch.Tensor | None = None, temperature: float = 1.0,
     ) -> SequenceLogps | TokenLogps:
-        """Log-probs of `targets` (summed per text, or per token); `states` skips the encoder
-        (only valid with a frozen encoder, where they carry no gradient anyway)."""
+        """Log-probs of `targets` (summed per text, or per token) at `temperature`; `states`
+        skips the encoder (only valid with a frozen encoder, where they carry no gradient)."""
         if states is None:
             states = self.encode(features)
         elif not self.freeze_encoder:
             raise ValueError("precomputed encoder states need a frozen encoder")
         out = token_logps(
-            self.model, states, clips, targets, self.tokens.prompt_ids, self.tokens.eos_id
+            self.model, states, clips, targets, self.tokens.prompt_ids, self.tokens.eos_id,
+            temperature=temperature,
         )
         return out if per_token else out.sequences()

@@ -12,7 +12,7 @@ export DAGSTER_HOME ?= $(RLFOUNDRY_HOME)/dagster
 
 SAMPLE := data/sample
 
-.PHONY: setup test test-slow lint demo ui bench sample-data clean
+.PHONY: setup test test-slow lint demo demo-rl ui bench sample-data clean
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,13 @@ demo: setup
 	$(BIN)/rlfoundry ingest $(SAMPLE)/videos --batch sample-videos
 	$(BIN)/rlfoundry run --train sample-train --eval sample-dev --config $(SAMPLE)/demo_loop.json
 
+# Online RL after `make demo`: GRPO, then MWER, each from the demo's DPO model, against the
+# promoted model. Exit code 3 (evaluated, the gate kept the incumbent) is an outcome here.
+demo-rl: setup
+	$(BIN)/rlfoundry run --train sample-train --eval sample-dev --objective grpo --from preference --config $(SAMPLE)/demo_rl.json || test $$? -eq 3
+	$(BIN)/rlfoundry run --train sample-train --eval sample-dev --objective mwer --from preference --config $(SAMPLE)/demo_rl.json || test $$? -eq 3
+	$(BIN)/rlfoundry models list
+
 ui: setup
 	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf "telemetry:\n  enabled: false\n" > $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
@@ -47,6 +54,7 @@ bench: setup
 	$(BIN)/python benchmarks/nbest_throughput.py
 	$(BIN)/python benchmarks/ingest_scaling.py
 	$(BIN)/python benchmarks/train_step.py
+	$(BIN)/python benchmarks/grpo_step.py
 
 sample-data: setup
 	$(BIN)/python scripts/make_sample_data.py

@@ -3,9 +3,11 @@
 Run (from the repository root):
 
     .venv/bin/python benchmarks/grpo_step.py [--steps 5] [--batch-size 4] [--generations 6]
+        [--temperature 0.7] [--device cuda --precision bf16]
 
 Whisper tiny.en (the bundled weights) trains `--steps` GRPO steps on the first clips of the
-sample's train manifest, `--generations` samples per clip at temperature 1, with the k3 KL to
+sample's train manifest, `--generations` samples per clip at `--temperature` (the trainer's
+default unless given), with the k3 KL to
 the frozen start (a second model in memory). Each step's time splits into the rollout
 (sampling from the policy, which the trainer times as `rollout_s`) and the rest (rewards,
 policy and reference forward, backward, optimizer). An SFT run on the same clips and batch
@@ -49,7 +51,8 @@ def run(objective: str, data: Path, model: str, out: Path, args) -> list[dict]:
                          max_steps=args.steps, batch_size=args.batch_size, save_every=10_000,
                          log_every=1, learning_rate=1e-6, seed=0,
                          num_generations=args.generations, entropy_stop_fraction=0.0,
-                         device=args.device)
+                         device=args.device, precision=args.precision,
+                         rollout_temperature=args.temperature)
     train(config, log=lambda *_a, **_k: None)
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
@@ -61,6 +64,9 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", help="fp32 | bf16 | fp16 (CUDA only)")
+    parser.add_argument("--temperature", type=float,
+                        default=TrainConfig.__dataclass_fields__["rollout_temperature"].default)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = resolve_model(BUNDLED_WHISPER, ROOT / ".rlfoundry" / "models")
@@ -75,7 +81,8 @@ def main() -> None:
     rollout = statistics.median(r["rollout_s"] for r in grpo)
     samples = args.batch_size * args.generations
     result = {
-        "device": args.device, "threads": args.threads, "batch_size": args.batch_size,
+        "device": args.device, "precision": args.precision, "temperature": args.temperature,
+        "threads": args.threads, "batch_size": args.batch_size,
         "generations": args.generations, "steps": args.steps,
         "grpo_step_s": round(step, 3), "rollout_s": round(rollout, 3),
         "rollout_transcripts_per_s": round(samples / rollout, 2),
@@ -86,7 +93,8 @@ def main() -> None:
     result["grpo_over_sft"] = round(result["grpo_step_s"] / result["sft_step_s"], 2)
     if args.device.startswith("cuda"):
         result["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-    out = ROOT / "benchmarks" / "results" / "grpo_step.json"
+    name = "grpo_step.json" if args.device == "cpu" else f"grpo_step_{args.precision}_gpu.json"
+    out = ROOT / "benchmarks" / "results" / name
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

@@ -168,7 +168,17 @@ def evaluate(model: str, manifest: Path, group_by: str, splits: tuple[str, ...],
 
 @main.group()
 def models() -> None:
-    """Model import and conversion."""
+    """The model registry; model import and conversion."""
+
+
+@models.command("list")
+def list_models() -> None:
+    """Every trained checkpoint: round, objective, starting model, dev WER, promotion."""
+    from pipelines.models_cli import registry_table
+    from resources import model_registry
+    from resources.warehouse import Warehouse
+
+    click.echo(registry_table(model_registry.all_models(Warehouse())))
 
 
 @models.command("import-ct2")

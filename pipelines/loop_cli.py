@@ -4,6 +4,9 @@
    ``speech_data`` run (ingest, N-best, pairs, rewards) for its partition;
 2. one ``speech_loop`` run trains on the train batches and evaluates on the eval
    batches, with the blocking promotion check deciding ``promoted_model``.
+
+Exit codes: 0 promoted, 3 evaluated but not promoted (the gate refused the candidate),
+1 anything else (bad input, a failed step).
 """
 
 from __future__ import annotations
@@ -80,10 +83,22 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
     before = _latest_eval(warehouse)
     try:
         run_job(job, None, config)
-    finally:
+    except click.ClickException as exc:
         after = _latest_eval(warehouse)
-        if after is not None and after != before:
-            _print_outcome(after)
+        if after is None or after == before:
+            raise
+        _print_outcome(after)
+        if not after["decision"]["passed"]:
+            raise NotPromoted(exc.message) from exc
+        raise
+    _print_outcome(_latest_eval(warehouse))
+
+
+class NotPromoted(click.ClickException):
+    """The loop ran and evaluated, and the gate refused the candidate: exit code 3, so that
+    scripts can tell a refused candidate (a result) from a broken run (exit code 1)."""
+
+    exit_code = 3
 
 
 def _latest_eval(warehouse) -> dict | None:

@@ -118,6 +118,15 @@ def test_run_labels_trains_evaluates_and_promotes_a_users_batches(
     with DagsterInstance.get() as instance:
         assert batches_to_label(instance, ["calls"], relabel=False) == []
         assert batches_to_label(instance, ["calls"], relabel=True) == ["calls"]
+    # a candidate the gate refuses is a result, not a crash: exit code 3, the table printed
+    ops = json.loads(config.read_text())["ops"]
+    ops["asr_eval"]["config"]["max_wer_increase"] = -10.0  # demand an impossible gain
+    config.write_text(json.dumps({"ops": ops}))
+    result = CliRunner().invoke(main, ["run", "--train", "calls", "--eval", "held-out",
+                                       "--config", str(config)])
+    assert result.exit_code == 3, result.output
+    assert "NOT PROMOTED dpo-" in result.output and "worse than incumbent" in result.output
+    assert "promoted dpo-" in result.output  # the table's incumbent column
 
 
 def test_run_refuses_unregistered_batches_and_job_checks_partitioning(home, manifest):
@@ -128,3 +137,22 @@ def test_run_refuses_unregistered_batches_and_job_checks_partitioning(home, mani
     assert result.exit_code != 0 and "not partitioned: drop --batch" in result.output
     result = CliRunner().invoke(main, ["job", "speech_data"])
     assert result.exit_code != 0 and "runs per batch: pass --batch" in result.output
+
+
+def test_models_list_shows_lineage_and_promotion(home):
+    from resources import model_registry
+    from resources.warehouse import Warehouse
+
+    assert "No trained models yet" in invoke("models", "list")
+    wh = Warehouse()
+    model_registry.record(wh, model_id="sft-a", stage="sft", checkpoint="/m/sft-a",
+                          base_model="/hub/tiny", train_batches=["b"], config={}, run_id="r")
+    model_registry.record(wh, model_id="grpo-b", stage="grpo", checkpoint="/m/grpo-b",
+                          base_model="/m/sft-a", train_batches=["b"], config={}, run_id="r")
+    model_registry.update(wh, "grpo-b", eval_wer=0.25, incumbent="baseline",
+                          incumbent_wer=0.5, promoted=True)
+    lines = invoke("models", "list").splitlines()
+    sft, grpo = lines[2].split(), lines[3].split()
+    assert sft[:4] == ["1", "sft-a", "sft", "baseline"] and sft[-1] == "-"
+    assert grpo[:4] == ["1", "grpo-b", "grpo", "sft-a"]
+    assert grpo[5:8] == ["25.0", "baseline", "50.0"] and grpo[8] == "yes"

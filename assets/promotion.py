@@ -26,7 +26,9 @@ from labeling.media import load_audio_16k
 from resources import model_registry
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
+from training import eval_cache
 from training.evaluate import evaluate_clips
+from training.metrics import grouped_scores
 from training.promotion import comparison_table, decide, plot_comparison
 from training.training_set import read_jsonl
 
@@ -53,14 +55,26 @@ def asr_eval(
     snap = warehouse.read_pointer("speech_training_set")
     clips = [{**c, "tags": json.loads(c["tags"])} for c in read_jsonl(f"{snap['dir']}/eval.jsonl")]
     models = _contenders(config.candidate, warehouse, model_hub)
-    run, now, reports = context.run_id[:8], datetime.now(UTC), {}
+    run, now, reports, reused = context.run_id[:8], datetime.now(UTC), {}, []
+    cache = warehouse.report_dir("asr_eval", "transcripts")
     for label, entry in models.items():
-        asr = model_hub.load_asr(entry["checkpoint"])
-        result = evaluate_clips(asr, clips, load_audio_16k, config.group_by,
-                                batch_size=config.batch_size,
-                                progress=progress_logger(context, f"{label} evaluated"))
-        _write_rows(warehouse, result.utterances, clips, label, entry["model_id"], run, now)
-        reports[label] = result.report
+        key = eval_cache.cache_key(entry["checkpoint"], clips, batch_size=config.batch_size,
+                                   device=model_hub.device)
+        utterances = eval_cache.load(cache, key)
+        if utterances is None:
+            asr = model_hub.load_asr(entry["checkpoint"])
+            result = evaluate_clips(asr, clips, load_audio_16k, config.group_by,
+                                    batch_size=config.batch_size,
+                                    progress=progress_logger(context, f"{label} evaluated"))
+            utterances = result.utterances
+            if not result.failures:
+                eval_cache.save(cache, key, utterances)
+        else:
+            reused.append(entry["model_id"])
+            context.log.info(f"{label} {entry['model_id']}: transcripts of these clips by this "
+                             "checkpoint reused from an earlier evaluation")
+        _write_rows(warehouse, utterances, clips, label, entry["model_id"], run, now)
+        reports[label] = grouped_scores(utterances, config.group_by)
     decision = decide(reports["candidate"], reports["incumbent"], config.max_wer_increase)
     for label in ("sft", "candidate"):
         if label in models:
@@ -90,6 +104,7 @@ def asr_eval(
         "table": MetadataValue.md(comparison_table(named, markdown=True)),
         "wer_by_group": png_markdown(png, "WER per group"),
         "report": MetadataValue.path(str(out / "report.json")),
+        "transcripts_reused": MetadataValue.json(reused),
     })
 
 

@@ -144,6 +144,8 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     assert grpo["base_model"] == row["checkpoint"] and not grpo["stopped_early"]
     assert "data:image/png;base64," in grpo["curves"]
     assert _meta(rl, "promoted_model")["replaces"] == dpo["model_id"]
+    # the incumbent (the DPO model) and SFT were decoded on these clips before: not again
+    assert set(_meta(rl, "asr_eval")["transcripts_reused"]) == {dpo["model_id"], sft["model_id"]}
     promoted_now = model_registry.current_promoted(warehouse)
     assert promoted_now["stage"] == "grpo" and promoted_now["round"] == 2
 

@@ -103,8 +103,9 @@ class TrainConfig:
     # --- online RL (grpo, mwer); `batch_size` counts clips, each with its group / N-best
     num_generations: int = 4
     # GRPO: transcripts sampled per clip (the group whose rewards are normalised).
-    rollout_temperature: float = 1.0
-    # GRPO: sampling temperature of the rollouts.
+    rollout_temperature: float = 0.7
+    # GRPO: sampling temperature of the rollouts (log-probs are taken at it too). On the sample,
+    # 0.7 lowered dev WER where 1.0 barely moved it: cooler samples stay near the greedy output.
     grpo_variant: str = "dapo"
     # "grpo" (per-sequence mean), "bnpo", "dr_grpo" or "dapo" (token-level; TRL's default).
     epsilon_low: float = 0.2

@@ -102,6 +102,19 @@ def test_sft_runs_and_logs(tiny_whisper_dir, data_dir, tmp_path):
     assert WhisperForConditionalGeneration.from_pretrained(result.checkpoint) is not None
 
 
+def test_sft_growing_confident_is_not_an_entropy_collapse(tiny_whisper_dir, data_dir, tmp_path):
+    """SFT's entropy on the references falls as it learns them: the watch must not stop it."""
+    out = tmp_path / "sft"
+    cfg = _config(tiny_whisper_dir, data_dir, out, objective="sft", max_steps=8,
+                  data=str(data_dir / "sft.jsonl"), learning_rate=5e-2, save_every=8,
+                  entropy_window=1, entropy_warn_fraction=0.999, entropy_stop_fraction=0.995)
+    result = train(cfg)
+    rows = _metrics(out)
+    assert rows[-1]["entropy"] < 0.99 * rows[0]["entropy"]  # it did grow confident
+    assert not result.stopped and result.step == 8
+    assert not any("watch" in r for r in rows)
+
+
 def test_resume_continues_the_same_curve(tiny_whisper_dir, data_dir, tmp_path, monkeypatch):
     common = dict(max_steps=4, warmup_steps=1, lr_schedule_steps=4, grad_accum_steps=2)
     straight = train(_config(tiny_whisper_dir, data_dir, tmp_path / "straight", **common))

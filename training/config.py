@@ -125,7 +125,8 @@ class TrainConfig:
     mwer_ce_weight: float = 0.01
     # MWER: weight of the cross-entropy on the reference transcript.
     entropy_warn_fraction: float = 0.5
-    # Warn when policy entropy falls below this fraction of its first-step value.
+    # Warn when policy entropy falls below this fraction of its first-step value (every
+    # objective but sft, whose entropy on the references is meant to fall).
     entropy_stop_fraction: float = 0.2
     # Stop (keeping the last checkpoint) below this fraction; 0 turns the stop off.
     curriculum: str = "none"

@@ -371,7 +371,11 @@ def train(config: TrainConfig, *, log: Log | None = None) -> TrainResult:
         ref, ctx = None, _online_context(config, model, processor, tokens, device)
     else:
         ref, ctx = prepare_reference(config, scorer, data, autocast, dist), None
-    watch = EntropyWatch(config.entropy_warn_fraction, config.entropy_stop_fraction,
+    # SFT's entropy on the references falls because it learns them: a collapse is a failure
+    # of policy optimisation (preference and online RL) only, so SFT is not watched.
+    watched = config.objective != "sft"
+    watch = EntropyWatch(config.entropy_warn_fraction if watched else 0.0,
+                         config.entropy_stop_fraction if watched else 0.0,
                          config.collapse_patience, config.entropy_window)
     buckets = [e.tags.get("bucket") for e in data.examples]
     reward_schedule = RewardSchedule(config.curriculum_threshold, config.curriculum_window)

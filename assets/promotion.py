@@ -77,7 +77,10 @@ def asr_eval(
         reports[label] = grouped_scores(utterances, config.group_by)
     decision = decide(reports["candidate"], reports["incumbent"], config.max_wer_increase)
     for label in ("sft", "candidate"):
-        if label in models:
+        # the SFT model's row keeps the scores of the loop it was trained in: a later RL run
+        # that shows it again as a column must not rewrite whom it competed against
+        if label in models and (label == "candidate" or _unscored(
+                model_registry.get(warehouse, models[label]["model_id"]))):
             model_registry.update(warehouse, models[label]["model_id"],
                                   eval_wer=reports[label].overall.wer,
                                   eval_cer=reports[label].overall.cer,
@@ -144,6 +147,11 @@ def _model_id_of(warehouse: Warehouse, checkpoint: str, baseline: str) -> str:
     ids = [m["model_id"] for m in model_registry.all_models(warehouse)
            if m["checkpoint"] == checkpoint]
     return ids[0] if ids else checkpoint
+
+
+def _unscored(row: dict) -> bool:
+    wer = row.get("eval_wer")
+    return wer is None or wer != wer  # missing, or NaN
 
 
 def _pointer(warehouse: Warehouse, asset: str) -> dict | None:

@@ -146,6 +146,8 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     assert _meta(rl, "promoted_model")["replaces"] == dpo["model_id"]
     # the incumbent (the DPO model) and SFT were decoded on these clips before: not again
     assert set(_meta(rl, "asr_eval")["transcripts_reused"]) == {dpo["model_id"], sft["model_id"]}
+    # shown again as a column, the SFT model keeps the incumbent of its own loop
+    assert model_registry.get(warehouse, sft["model_id"])["incumbent"] == "baseline"
     promoted_now = model_registry.current_promoted(warehouse)
     assert promoted_now["stage"] == "grpo" and promoted_now["round"] == 2
 

@@ -20,14 +20,14 @@ from training.curves import bucket_summary, plot_curves, read_metrics
 from training.training_set import TrainingSetError, check_selection, write_snapshot
 
 SNAPSHOT_SQL = ("queries/sft_rows", "queries/pairs_for_batches", "queries/eval_clips",
-                "queries/batches_by_role")
+                "queries/batches_by_role", "queries/audio_batches")
 
 
 class TrainingSetConfig(Config):
     train_batches: list[str] = Field(default_factory=list, description="Batches to train on; "
-                                     "empty = every batch registered with role 'train'.")
+                                     "empty = every batch with role 'train' that holds audio.")
     eval_batches: list[str] = Field(default_factory=list, description="Held-out batches to "
-                                    "evaluate on; empty = every batch with role 'eval'.")
+                                    "evaluate on; empty = every 'eval' batch that holds audio.")
     eval_splits: list[str] = Field(default_factory=list, description="Only eval clips whose "
                                    "`split` tag is one of these; empty = all.")
 
@@ -39,8 +39,8 @@ def speech_training_set(
 ) -> MaterializeResult:
     """The rows one loop run uses: verified transcripts and pairs (train), labeled clips (eval)."""
     roles = warehouse.batches_by_role()
-    train = config.train_batches or roles["train"]
-    evals = config.eval_batches or roles["eval"]
+    train = config.train_batches or warehouse.speech_batches("train")
+    evals = config.eval_batches or warehouse.speech_batches("eval")
     check_selection(train, evals, [b for bs in roles.values() for b in bs])
     params = {"batches": train}
     sft = warehouse.fetch_dicts(sql.load("queries/sft_rows"), params)

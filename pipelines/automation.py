@@ -69,9 +69,9 @@ def nightly_loop_config() -> dict:
           "succeeded (loop_after_nightly_relabel).")
 def nightly_retrain(context: ScheduleEvaluationContext, warehouse: Warehouse):
     tick = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M")
-    train = warehouse.batches_by_role()["train"]
+    train = warehouse.speech_batches("train")
     if not train:
-        return SkipReason("no train batches registered")
+        return SkipReason("no train batches with audio clips")
     return [RunRequest(run_key=f"{tick}:{batch}", partition_key=batch,
                        tags={NIGHTLY_TAG: tick}) for batch in train]
 

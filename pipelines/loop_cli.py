@@ -64,9 +64,8 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
     from resources.warehouse import Warehouse
 
     warehouse = Warehouse()
-    roles = warehouse.batches_by_role()
-    train = train or roles["train"]
-    evals = evals or roles["eval"]
+    train = train or warehouse.speech_batches("train")
+    evals = evals or warehouse.speech_batches("eval")
     instance = instance_factory()
     missing = [b for b in train + evals if not instance.has_dynamic_partition(BATCHES, b)]
     if missing:

@@ -202,6 +202,11 @@ class Warehouse(ConfigurableResource):
             out.setdefault(role, []).append(batch)
         return out
 
+    def speech_batches(self, role: str) -> list[str]:
+        """Batches of `role` that hold audio clips, in registration order."""
+        audio = {b for (b,) in self.fetch(sql.load("queries/audio_batches"))}
+        return [b for b in self.batches_by_role().get(role, []) if b in audio]
+
     def write_pointer(self, asset: str, payload: Mapping[str, Any]) -> Path:
         """Atomically record where an unpartitioned asset's latest output is (`latest.json`)."""
         path = self.base / "_reports" / asset / "latest.json"

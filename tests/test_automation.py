@@ -49,14 +49,17 @@ def test_nightly_round_relabels_every_train_batch_then_starts_the_loop(
         {"audio_filepath": "a.wav", "text": "hello there"}]))
     warehouse.register_batch("dev", write_manifest(media / "dev.jsonl", [
         {"audio_filepath": "d.wav", "text": "good night"}]), role="eval")
+    warehouse.register_batch("pics", media)  # a train batch without audio (images)
     with DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(BATCHES, ["calls", "dev"])
+        instance.add_dynamic_partitions(BATCHES, ["calls", "dev", "pics"])
+        assert defs.resolve_job_def("ingest").execute_in_process(
+            partition_key="calls", instance=instance).success
         tick = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
         requests = nightly_retrain(build_schedule_context(
             instance=instance, scheduled_execution_time=tick,
             resources={"warehouse": warehouse}))
         assert [(r.partition_key, r.tags[NIGHTLY_TAG]) for r in requests] == [
-            ("calls", "2026-11-23T02:00")]  # eval batches are not relabeled
+            ("calls", "2026-11-23T02:00")]  # eval batches and batches without audio are not
         result = defs.resolve_job_def("speech_data").execute_in_process(
             partition_key="calls", instance=instance, tags=requests[0].tags,
             run_config={"ops": {"asr_hypotheses": {"config": {"num_beams": 2,

@@ -141,7 +141,7 @@ def _contenders(candidate: str, warehouse: Warehouse, model_hub: ModelHub) -> di
 
 
 def _model_id_of(warehouse: Warehouse, checkpoint: str, baseline: str) -> str:
-    """The registry's id for a checkpoint ('baseline' for the hub's; else the path's name)."""
+    """The registry's id for a checkpoint ('baseline' for the hub's; else the path itself)."""
     if checkpoint == baseline:
         return "baseline"
     ids = [m["model_id"] for m in model_registry.all_models(warehouse)

@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from training.text_table import aligned
+
 COLUMNS = ("round", "model", "stage", "from", "train batches", "WER %", "incumbent",
            "inc. WER %", "promoted")
 
@@ -45,15 +47,8 @@ def registry_table(rows: Sequence[dict[str, Any]]) -> str:
         _pct(r.get("eval_wer")), r.get("incumbent") or "-", _pct(r.get("incumbent_wer")),
         _promoted(r),
     ] for r in rows]
-    widths = [max(len(x[i]) for x in [list(COLUMNS), *lines]) for i in range(len(COLUMNS))]
-    right = {0, 5, 7}
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    return "\n".join([fmt(list(COLUMNS)), "  ".join("-" * w for w in widths),
-                      *[fmt(x) for x in lines]])
+    text, rule = aligned([list(COLUMNS), *lines], right={0, 5, 7})
+    return "\n".join([text[0], rule, *text[1:]])
 
 
 def _batches(value: Any) -> list[str]:

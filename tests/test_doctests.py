@@ -14,7 +14,7 @@ MODULES = [
     "training.curriculum",
     "training.promotion", "training.training_set", "training.preference_data",
     "resources.model_registry", "pipelines.inbox", "training.config", "training.data",
-    "training.curves", "pipelines.models_cli", "training.eval_cache",
+    "training.curves", "pipelines.models_cli", "training.eval_cache", "training.text_table",
 ]
 
 

@@ -61,6 +61,8 @@ from typing import Any
 
 import jiwer
 
+from training.text_table import aligned
+
 __all__ = [
     "UNKNOWN",
     "ErrorCounts",
@@ -517,22 +519,12 @@ def format_table(report: EvalReport) -> str:
     words but has insertions). Monospace only: in Dagster markdown metadata
     wrap it in a code fence, or use :func:`to_markdown`.
     """
-    rows = [_HEADERS, *_cells(report)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADERS))]
-
-    def line(r: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(w) if num else cell.ljust(w)
-            for cell, w, num in zip(r, widths, _NUMERIC, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    lines = [line(rows[0]), rule, line(rows[1])]
-    if len(rows) > 2:
-        lines.append(rule)
-        lines.extend(line(r) for r in rows[2:])
-    return "\n".join(lines)
+    lines, rule = aligned([_HEADERS, *_cells(report)],
+                          right={i for i, num in enumerate(_NUMERIC) if num})
+    out = [lines[0], rule, lines[1]]
+    if len(lines) > 2:
+        out += [rule, *lines[2:]]
+    return "\n".join(out)
 
 
 def _md_escape(cell: str) -> str:

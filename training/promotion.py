@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from training.metrics import EvalReport, GroupScore
+from training.text_table import aligned
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,8 @@ def comparison_table(reports: Mapping[str, EvalReport], markdown: bool = False) 
                "| " + " | ".join([":---", ":---"] + ["---:"] * (len(header) - 2)) + " |"]
         out += ["| " + " | ".join(cells) + " |" for cells in lines]
         return "\n".join(out + ["", sdi[0]])
-    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
-                              for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt(header), rule, *[fmt(r) for r in lines], "", sdi[0]])
+    text, rule = aligned([header, *lines], right=range(2, len(header)))
+    return "\n".join([text[0], rule, *text[1:], "", sdi[0]])
 
 
 _COLORS = ("#8C8C8C", "#4C72B0", "#55A868", "#C44E52", "#8172B2")

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from training.training_set import read_jsonl, write_jsonl
 
 VERSION = 1
 
@@ -53,19 +54,12 @@ def cache_key(checkpoint: str | Path, clips: Sequence[Mapping[str, Any]], **sett
 
 def load(cache_dir: str | Path, key: str) -> list[dict[str, Any]] | None:
     """The cached utterance rows under `key`, or None (also for an unreadable entry)."""
-    path = Path(cache_dir) / f"{key}.json"
     try:
-        return json.loads(path.read_text())
+        return read_jsonl(Path(cache_dir) / f"{key}.jsonl")
     except (OSError, json.JSONDecodeError):
         return None
 
 
 def save(cache_dir: str | Path, key: str, utterances: Sequence[Mapping[str, Any]]) -> Path:
     """Keep `utterances` under `key` (atomically: a crash leaves no half entry)."""
-    folder = Path(cache_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.json"
-    tmp = folder / f".{key}.tmp"
-    tmp.write_text(json.dumps(list(utterances), ensure_ascii=False, default=str))
-    os.replace(tmp, path)
-    return path
+    return write_jsonl(utterances, Path(cache_dir) / f"{key}.jsonl")

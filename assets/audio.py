@@ -14,6 +14,8 @@ from resources import model_registry
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
 
+FAMILY = "asr"  # the model family that labels speech and is trained on it
+
 CLIPS_SQL = "queries/clips_for_batch"
 
 
@@ -46,9 +48,9 @@ def asr_hypotheses(
     """Beam N-best plus temperature samples per clip, each with its average token log-prob."""
     batch = context.partition_key
     clips = load_clips(warehouse, batch)
-    promoted = model_registry.current_promoted(warehouse)
+    promoted = model_registry.current_promoted(warehouse, FAMILY)
     asr = model_hub.load_asr(config.model or (promoted["checkpoint"] if promoted else None))
-    round_ = model_registry.current_round(warehouse)
+    round_ = model_registry.current_round(warehouse, FAMILY)
     context.log.info(f"{len(clips)} clips, model {asr.name}, round {round_}")
     params = NBestParams(config.num_beams, config.num_samples, config.temperature,
                          config.seed, config.batch_size, config.include_greedy)

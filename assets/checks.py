@@ -11,7 +11,7 @@ from dagster import (
 )
 
 import sql
-from pipelines.partitions import batches
+from pipelines.partitions import batches, loops
 from resources.warehouse import Warehouse
 
 MAX_QUARANTINE_SHARE = 0.2
@@ -53,12 +53,12 @@ MAX_DELETION_RATE_INCREASE = 0.02
 
 
 @asset_check(
-    asset="asr_eval", blocking=True,
-    description="The candidate's WER on the eval batches is not worse than the incumbent's "
-    "(ERROR, blocking: a worse model is never promoted).",
+    asset="asr_eval", partitions_def=loops, blocking=True,
+    description="The loop's candidate's WER on the eval batches is not worse than the "
+    "incumbent's (ERROR, blocking: a worse model is never promoted).",
 )
-def asr_eval_candidate_not_worse(warehouse: Warehouse):
-    decision = warehouse.read_pointer("asr_eval")["decision"]
+def asr_eval_candidate_not_worse(context: AssetCheckExecutionContext, warehouse: Warehouse):
+    decision = warehouse.read_output("asr_eval", context.partition_key)["decision"]
     return AssetCheckResult(
         passed=bool(decision["passed"]), severity=AssetCheckSeverity.ERROR,
         description=decision["reason"],
@@ -68,12 +68,12 @@ def asr_eval_candidate_not_worse(warehouse: Warehouse):
 
 
 @asset_check(
-    asset="asr_eval",
+    asset="asr_eval", partitions_def=loops,
     description=f"The candidate deletes at most {MAX_DELETION_RATE_INCREASE:.0%} more of the "
     "reference words than the incumbent (WARN: a WER gain may come from emitting less).",
 )
-def asr_eval_deletions_not_up(warehouse: Warehouse):
-    decision = warehouse.read_pointer("asr_eval")["decision"]
+def asr_eval_deletions_not_up(context: AssetCheckExecutionContext, warehouse: Warehouse):
+    decision = warehouse.read_output("asr_eval", context.partition_key)["decision"]
     delta = decision["deletion_rate_delta"]
     return AssetCheckResult(
         passed=delta <= MAX_DELETION_RATE_INCREASE, severity=AssetCheckSeverity.WARN,
@@ -84,11 +84,12 @@ def asr_eval_deletions_not_up(warehouse: Warehouse):
 
 
 @asset_check(
-    asset="whisper_rl_model",
+    asset="whisper_rl_model", partitions_def=loops,
     description="The RL run finished without the entropy watch stopping it (WARN: a stop means "
     "the policy collapsed; the model is the last checkpoint before it).",
 )
-def whisper_rl_model_entropy_ok(warehouse: Warehouse):
-    reason = warehouse.read_pointer("whisper_rl_model").get("stop_reason") or ""
+def whisper_rl_model_entropy_ok(context: AssetCheckExecutionContext, warehouse: Warehouse):
+    output = warehouse.read_output("whisper_rl_model", context.partition_key)
+    reason = output.get("stop_reason") or ""
     return AssetCheckResult(passed=not reason, severity=AssetCheckSeverity.WARN,
                             description=reason or "no entropy or reward-variance collapse")

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 import sql
+from assets.audio import FAMILY
 from assets.common import batches
 from labeling.label_studio import aggregate, read_pairwise_export
 from resources import model_registry
@@ -61,7 +62,7 @@ def preference_pairs(
     if config.label_studio_export:
         prefs = aggregate(read_pairwise_export(config.label_studio_export))
         rows += human_pairs(prefs, {h["clip_id"]: h["source_path"] for h in hyps})
-    round_ = model_registry.current_round(warehouse)
+    round_ = model_registry.current_round(warehouse, FAMILY)
     rows = [{**r, "round": r.get("round") or round_} for r in rows]
     warehouse.write_partition("preference_pairs", batch, _stamp(rows))
     paths = export_pairs(rows, warehouse.report_dir("preference_pairs", batch))

@@ -1,5 +1,10 @@
 """The loop's evaluation and promotion: candidate vs incumbent on the held-out batches.
 
+Both are partitioned by loop: `asr_eval` judges its own loop's candidate, and
+`promoted_model` promotes it only if the family's champion is still the incumbent it
+was judged against (a loop that ran beside another, which promoted first, must be
+evaluated again).
+
 `asr_eval` transcribes the training set's eval clips with the incumbent (the
 promoted model, or the baseline before any promotion), the SFT model, the
 candidate's starting model (when it is neither: e.g. the DPO model GRPO started
@@ -21,8 +26,10 @@ from dagster import (
 )
 from pydantic import Field
 
+from assets.audio import FAMILY
 from assets.common import png_markdown, progress_logger, tags_json
 from labeling.media import load_audio_16k
+from pipelines.partitions import loops
 from resources import model_registry
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
@@ -43,19 +50,20 @@ class LoopEvalConfig(Config):
                                     "WER is at most the incumbent's plus this (a fraction).")
 
 
-@asset(group_name="evaluation",
+@asset(group_name="evaluation", partitions_def=loops,
        deps=["speech_training_set", "whisper_sft_model", "whisper_preference_model",
              "whisper_rl_model"],
-       code_version="1")
+       code_version="2")
 def asr_eval(
     context: AssetExecutionContext, config: LoopEvalConfig, warehouse: Warehouse,
     model_hub: ModelHub,
 ) -> MaterializeResult:
     """WER/CER of incumbent, SFT and candidate on the eval batches, per group; the decision."""
-    snap = warehouse.read_pointer("speech_training_set")
+    loop = context.partition_key
+    snap = warehouse.read_output("speech_training_set", loop)
     clips = [{**c, "tags": json.loads(c["tags"])} for c in read_jsonl(f"{snap['dir']}/eval.jsonl")]
-    models = _contenders(config.candidate, warehouse, model_hub)
-    run, now, reports, reused = context.run_id[:8], datetime.now(UTC), {}, []
+    models = _contenders(config.candidate, loop, warehouse, model_hub)
+    run, now, reports, reused = loop, datetime.now(UTC), {}, []
     cache = warehouse.report_dir("asr_eval", "transcripts")
     for label, entry in models.items():
         key = eval_cache.cache_key(entry["checkpoint"], clips, batch_size=config.batch_size,
@@ -87,7 +95,7 @@ def asr_eval(
                                   incumbent=models["incumbent"]["model_id"],
                                   incumbent_wer=decision.incumbent_wer)
     named = {_label(lbl, models[lbl]): r for lbl, r in reports.items()}
-    out = warehouse.report_dir("asr_eval", run)
+    out = warehouse.report_dir("asr_eval", loop)
     png = plot_comparison(named, out / "wer_comparison.png")
     table = comparison_table(named)
     (out / "comparison.txt").write_text(table + "\n")
@@ -95,8 +103,8 @@ def asr_eval(
                "eval_batches": snap["eval_batches"],
                "reports": {lbl: r.to_dict() for lbl, r in named.items()}}
     (out / "report.json").write_text(json.dumps(payload, indent=2))
-    warehouse.write_pointer("asr_eval", {**payload, "report": str(out / "report.json"),
-                                         "table": table})
+    warehouse.write_output("asr_eval", loop, {**payload, "report": str(out / "report.json"),
+                                              "table": table})
     context.log.info("\n" + table + "\n" + decision.reason)
     return MaterializeResult(metadata={
         "candidate_wer": round(decision.candidate_wer, 4),
@@ -115,23 +123,26 @@ CANDIDATES = {"preference": "whisper_preference_model", "rl": "whisper_rl_model"
               "sft": "whisper_sft_model"}
 
 
-def _contenders(candidate: str, warehouse: Warehouse, model_hub: ModelHub) -> dict[str, dict]:
-    """incumbent, sft (when trained), start (the candidate's starting model, when neither of
-    those) and candidate: {label: {model_id, checkpoint}}, in the table's column order."""
+def _contenders(candidate: str, loop: str, warehouse: Warehouse,
+                model_hub: ModelHub) -> dict[str, dict]:
+    """incumbent, sft (when this loop trained one), start (the candidate's starting model,
+    when neither of those) and candidate: {label: {model_id, checkpoint}}, in the table's
+    column order."""
     if candidate not in CANDIDATES:
         raise ValueError(f"candidate must be one of {list(CANDIDATES)}, got {candidate!r}")
-    promoted = model_registry.current_promoted(warehouse)
+    promoted = model_registry.current_promoted(warehouse, FAMILY)
     baseline = model_hub.resolve(None)
     incumbent = ({"model_id": promoted["model_id"], "checkpoint": promoted["checkpoint"]}
                  if promoted else {"model_id": "baseline", "checkpoint": baseline})
     out = {"incumbent": incumbent}
-    sft = _pointer(warehouse, "whisper_sft_model")
+    sft = _output(warehouse, "whisper_sft_model", loop)
     if sft and candidate != "sft":
         out["sft"] = sft
     source = CANDIDATES[candidate]
-    chosen = _pointer(warehouse, source)
+    chosen = _output(warehouse, source, loop)
     if chosen is None:
-        raise FileNotFoundError(f"No trained candidate: materialize {source} first.")
+        raise FileNotFoundError(f"Loop {loop!r} has no trained candidate: materialize "
+                                f"{source} for it first.")
     start = chosen.pop("base_model", None)
     if start and start not in {m["checkpoint"] for m in out.values()}:
         out["start"] = {"model_id": _model_id_of(warehouse, start, baseline),
@@ -154,9 +165,9 @@ def _unscored(row: dict) -> bool:
     return wer is None or wer != wer  # missing, or NaN
 
 
-def _pointer(warehouse: Warehouse, asset: str) -> dict | None:
+def _output(warehouse: Warehouse, asset: str, loop: str) -> dict | None:
     try:
-        p = warehouse.read_pointer(asset)
+        p = warehouse.read_output(asset, loop)
     except FileNotFoundError:
         return None
     return {"model_id": p["model_id"], "checkpoint": p["checkpoint"],
@@ -172,7 +183,7 @@ def _write_rows(warehouse: Warehouse, utterances: list[dict], clips: list[dict],
                 model_id: str, run: str, now: datetime) -> None:
     """Per-utterance rows into `asr_eval`, one shard per (model, run) in each eval batch."""
     batch_of = {c["clip_id"]: c["batch"] for c in clips}
-    round_ = model_registry.current_round(warehouse)
+    round_ = model_registry.current_round(warehouse, FAMILY)
     for batch in sorted(set(batch_of.values())):
         rows = [{**u, "tags": tags_json(u["tags"]),
                  "eval_name": label, "model": model_id, "created_at": now, "round": round_}
@@ -180,23 +191,31 @@ def _write_rows(warehouse: Warehouse, utterances: list[dict], clips: list[dict],
         warehouse.write_partition("asr_eval", batch, rows, shard=f"{label}-{run}")
 
 
-@asset(group_name="evaluation", deps=["asr_eval"], code_version="1")
+@asset(group_name="evaluation", partitions_def=loops, deps=["asr_eval"], code_version="2")
 def promoted_model(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """The model that now labels data and that the next candidate must beat."""
-    evaluation = warehouse.read_pointer("asr_eval")
+    loop = context.partition_key
+    evaluation = warehouse.read_output("asr_eval", loop)
     decision, candidate = evaluation["decision"], evaluation["models"]["candidate"]
     if not decision["passed"]:
         raise Failure(f"{candidate['model_id']} is not promoted: {decision['reason']}.",
                       metadata={"report": MetadataValue.path(evaluation["report"])})
+    judged_against = evaluation["models"]["incumbent"]["model_id"]
+    champion = model_registry.current_promoted(warehouse, FAMILY)
+    now = champion["model_id"] if champion else "baseline"
+    if now != judged_against:
+        raise Failure(f"{candidate['model_id']} is not promoted: it was judged against "
+                      f"{judged_against}, but {now} was promoted since (by another loop). "
+                      f"Materialize asr_eval for loop {loop} again to judge it against {now}.")
     row = model_registry.update(warehouse, candidate["model_id"], promoted=True)
-    warehouse.write_pointer("promoted_model", {"model_id": row["model_id"],
-                                               "checkpoint": row["checkpoint"],
-                                               "promoted_at": row["promoted_at"]})
+    warehouse.write_output("promoted_model", loop, {"model_id": row["model_id"],
+                                                    "checkpoint": row["checkpoint"],
+                                                    "promoted_at": row["promoted_at"]})
     context.log.info(f"promoted {row['model_id']}: {decision['reason']}")
     return MaterializeResult(metadata={
         "model_id": row["model_id"],
         "checkpoint": MetadataValue.path(row["checkpoint"]),
-        "replaces": MetadataValue.text(evaluation["models"]["incumbent"]["model_id"]),
+        "replaces": MetadataValue.text(judged_against),
         "wer": round(decision["candidate_wer"], 4),
         "previous_wer": round(decision["incumbent_wer"], 4),
         "train_batches": MetadataValue.json(list(row["train_batches"])),

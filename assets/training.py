@@ -1,17 +1,28 @@
 """Training assets: the loop's training set, cold-start SFT, then DPO or MPO, out of process.
 
-These assets are not partitioned: one loop run trains on several batch partitions
-and evaluates on others. `speech_training_set` freezes those batches' rows into a
-snapshot; each model records its snapshot and config in the model registry.
+These assets are partitioned by loop (`pipelines.partitions.loops`): one loop run trains
+on several batch partitions and evaluates on others. `speech_training_set` freezes those
+batches' rows into the loop's snapshot; each model reads its own loop's snapshot, trains
+into a folder keyed by loop and stage (so re-running a failed loop resumes from its last
+checkpoint), and records its snapshot and config in the model registry.
 """
 
 from typing import Any
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 from pydantic import Field
 
 import sql
 from assets.common import png_markdown
+from pipelines.partitions import family_of, loops
 from resources import model_registry
 from resources.model_hub import ModelHub
 from resources.training_launcher import TrainingLauncher
@@ -32,8 +43,10 @@ class TrainingSetConfig(Config):
                                    "`split` tag is one of these; empty = all.")
 
 
-@asset(group_name="training", deps=["audio_clips", "preference_pairs", "curriculum_buckets"],
-       code_version=f"1-{sql.digest(*SNAPSHOT_SQL)}")
+@asset(group_name="training", partitions_def=loops,
+       deps=[AssetDep(name, partition_mapping=AllPartitionMapping())
+             for name in ("audio_clips", "preference_pairs", "curriculum_buckets")],
+       code_version=f"2-{sql.digest(*SNAPSHOT_SQL)}")
 def speech_training_set(
     context: AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse,
 ) -> MaterializeResult:
@@ -54,14 +67,14 @@ def speech_training_set(
         where = f" in splits {config.eval_splits}" if config.eval_splits else ""
         raise TrainingSetError(f"Eval batches {evals} have no labeled clips{where}: "
                                "ingest them first.")
-    out = warehouse.report_dir("speech_training_set", context.run_id[:8])
+    out = warehouse.report_dir("speech_training_set", context.partition_key)
     snap = write_snapshot(out, train_batches=train, eval_batches=evals, sft=sft, pairs=pairs,
                           eval_clips=eval_clips)
     unlabeled = [b for b in snap["per_batch"]["sft"] if b not in snap["per_batch"]["pairs"]]
     if unlabeled:
         context.log.warning(f"Train batches without preference pairs (SFT only): {unlabeled}; "
                             "run `rlfoundry job speech_data --batch NAME` to label them.")
-    warehouse.write_pointer("speech_training_set", snap)
+    warehouse.write_output("speech_training_set", context.partition_key, snap)
     return MaterializeResult(metadata={
         "train_batches": MetadataValue.json(train), "eval_batches": MetadataValue.json(evals),
         "sft_rows": snap["counts"]["sft"], "pairs": snap["counts"]["pairs"],
@@ -82,63 +95,71 @@ class SFTConfig(Config):
     max_steps: int = Field(100, description="Optimizer steps.")
     batch_size: int = Field(8, description="Transcripts per step (per process).")
     warmup_steps: int = Field(5, description="Linear warmup steps.")
+    save_every: int = Field(25, description="Checkpoint interval: a re-run of a loop whose "
+                            "training died resumes from the last one.")
     seed: int = Field(0, description="Seed of shuffling and initialisation.")
 
 
-@asset(group_name="training", deps=["speech_training_set"], code_version="2")
+@asset(group_name="training", partitions_def=loops, deps=["speech_training_set"],
+       code_version="3")
 def whisper_sft_model(
     context: AssetExecutionContext, config: SFTConfig, warehouse: Warehouse,
     model_hub: ModelHub, training_launcher: TrainingLauncher,
 ) -> MaterializeResult:
     """Cold-start SFT: teacher-forced cross-entropy on the training set's verified transcripts."""
-    snap = warehouse.read_pointer("speech_training_set")
-    base = _base_model(config.base_model, warehouse, model_hub)
+    loop = context.partition_key
+    snap = warehouse.read_output("speech_training_set", loop)
+    base = _base_model(config.base_model, loop, warehouse, model_hub)
     settings = {"learning_rate": config.learning_rate, "max_steps": config.max_steps,
                 "batch_size": config.batch_size, "warmup_steps": config.warmup_steps,
                 "seed": config.seed}
     return _train(context, warehouse, training_launcher, "sft", base, snap,
-                  f"{snap['dir']}/sft.jsonl", settings)
+                  f"{snap['dir']}/sft.jsonl", settings, save_every=config.save_every)
 
 
 class PreferenceTrainingConfig(Config):
     objective: str = Field("dpo", description="dpo | mpo (weighted sigmoid + bco_pair + sft).")
     base_model: str = Field("sft", description="Model to tune (also the frozen reference): "
-                            "'sft' = the latest whisper_sft_model; '' = the hub's baseline; "
-                            "'promoted'; or a path/id.")
+                            "'sft' = this loop's whisper_sft_model (else the family's newest "
+                            "SFT model); '' = the hub's baseline; 'promoted'; or a path/id.")
     beta: float = Field(0.1, description="DPO temperature: how far the policy may move.")
     learning_rate: float = Field(1e-5, description="AdamW learning rate (linear warmup/decay).")
     max_steps: int = Field(100, description="Optimizer steps.")
     batch_size: int = Field(4, description="Pairs per step (per process).")
     sft_weight: float = Field(0.0, description="DPO only: weight of an added NLL term on the "
                               "chosen transcript (keeps the policy from emitting less).")
+    save_every: int = Field(25, description="Checkpoint interval: a re-run of a loop whose "
+                            "training died resumes from the last one.")
     seed: int = Field(0, description="Seed of shuffling and initialisation.")
 
 
-@asset(group_name="training", deps=["speech_training_set", "whisper_sft_model"],
-       code_version="2")
+@asset(group_name="training", partitions_def=loops,
+       deps=["speech_training_set", "whisper_sft_model"], code_version="3")
 def whisper_preference_model(
     context: AssetExecutionContext, config: PreferenceTrainingConfig, warehouse: Warehouse,
     model_hub: ModelHub, training_launcher: TrainingLauncher,
 ) -> MaterializeResult:
     """Whisper tuned with DPO or MPO on the training set's preference pairs."""
-    snap = warehouse.read_pointer("speech_training_set")
+    loop = context.partition_key
+    snap = warehouse.read_output("speech_training_set", loop)
     if not snap["counts"]["pairs"]:
         raise TrainingSetError(f"The training set {snap['dir']} has no preference pairs: run "
                                "`rlfoundry job speech_data --batch NAME` on the train batches.")
-    base = _base_model(config.base_model, warehouse, model_hub)
+    base = _base_model(config.base_model, loop, warehouse, model_hub)
     settings = {"beta": config.beta, "learning_rate": config.learning_rate,
                 "max_steps": config.max_steps, "batch_size": config.batch_size,
                 "sft_weight": config.sft_weight, "seed": config.seed}
     return _train(context, warehouse, training_launcher, config.objective, base, snap,
-                  f"{snap['dir']}/pairs.jsonl", settings)
+                  f"{snap['dir']}/pairs.jsonl", settings, save_every=config.save_every)
 
 
 class RLConfig(Config):
     objective: str = Field("grpo", description="grpo (sampled groups, verifiable rewards) | "
                            "mwer (expected word errors over the policy's N-best).")
     base_model: str = Field("preference", description="Model to start from (also the KL "
-                            "reference): 'preference' = the latest DPO/MPO model; 'sft'; "
-                            "'promoted'; '' = the hub's baseline; or a path/id.")
+                            "reference): 'preference' = this loop's DPO/MPO model, else the "
+                            "family's newest one; 'sft' likewise; 'promoted'; '' = the hub's "
+                            "baseline; or a path/id.")
     learning_rate: float = Field(1e-5, description="AdamW peak learning rate.")
     max_steps: int = Field(30, description="Optimizer steps (one rollout each).")
     batch_size: int = Field(4, description="Clips per step; each gets its group / N-best.")
@@ -167,17 +188,18 @@ class RLConfig(Config):
     seed: int = Field(0, description="Seed of shuffling and rollouts.")
 
 
-@asset(group_name="training",
+@asset(group_name="training", partitions_def=loops,
        deps=["speech_training_set", "whisper_sft_model", "whisper_preference_model"],
-       code_version="2")
+       code_version="3")
 def whisper_rl_model(
     context: AssetExecutionContext, config: RLConfig, warehouse: Warehouse,
     model_hub: ModelHub, training_launcher: TrainingLauncher,
 ) -> MaterializeResult:
     """Online RL (GRPO or MWER) on the training set's verified transcripts, with rewards,
     entropy and KL curves; an entropy collapse stops it at the last good checkpoint."""
-    snap = warehouse.read_pointer("speech_training_set")
-    base = _base_model(config.base_model, warehouse, model_hub)
+    loop = context.partition_key
+    snap = warehouse.read_output("speech_training_set", loop)
+    base = _base_model(config.base_model, loop, warehouse, model_hub)
     settings = {k: getattr(config, k) for k in (
         "learning_rate", "max_steps", "batch_size", "num_generations", "rollout_temperature",
         "grpo_variant", "epsilon_high", "kl_beta", "reward_weights", "nbest_size",
@@ -186,12 +208,31 @@ def whisper_rl_model(
                   f"{snap['dir']}/sft.jsonl", settings, save_every=config.save_every)
 
 
-def _base_model(name: str, warehouse: Warehouse, model_hub: ModelHub) -> str:
-    """A model path from the config's name: '', 'sft', 'preference', 'promoted', or a path/id."""
-    if name in ("sft", "preference"):
-        return warehouse.read_pointer(f"whisper_{name}_model")["checkpoint"]
+STAGES = {"sft": ("whisper_sft_model", ("sft",)),
+          "preference": ("whisper_preference_model", ("dpo", "mpo"))}
+
+
+def _base_model(name: str, loop: str, warehouse: Warehouse, model_hub: ModelHub) -> str:
+    """A model path from the config's name: '', 'sft', 'preference', 'promoted', or a path/id.
+
+    'sft' and 'preference' are this loop's model of that stage when it trained one, else the
+    newest registered model of that stage in the loop's family (an RL loop starting from an
+    earlier loop's DPO model).
+    """
+    if name in STAGES:
+        asset_name, stages = STAGES[name]
+        try:
+            return warehouse.read_output(asset_name, loop)["checkpoint"]
+        except FileNotFoundError:
+            row = model_registry.newest(warehouse, family_of(loop), stages)
+            if row is None:
+                raise FileNotFoundError(
+                    f"No {name} model to start from: loop {loop!r} trained none and the "
+                    f"{family_of(loop)} registry has no {'/'.join(stages)} model; run "
+                    "`rlfoundry run` (SFT, then DPO) first.") from None
+            return row["checkpoint"]
     if name == "promoted":
-        row = model_registry.current_promoted(warehouse)
+        row = model_registry.current_promoted(warehouse, family_of(loop))
         return row["checkpoint"] if row else model_hub.resolve(None)
     return model_hub.resolve(name or None)
 
@@ -200,9 +241,9 @@ def _train(context: AssetExecutionContext, warehouse: Warehouse, launcher: Train
            objective: str, base: str, snap: dict, data: str,
            settings: dict[str, Any], save_every: int | None = None) -> MaterializeResult:
     """Run one training job through Pipes, register the checkpoint, and report curves."""
-    asset_name = context.asset_key.path[-1]
-    model_id = f"{objective}-{context.run_id[:8]}"
-    out = warehouse.report_dir(asset_name, model_id)
+    asset_name, loop = context.asset_key.path[-1], context.partition_key
+    model_id = f"{objective}-{loop}"
+    out = warehouse.report_dir(asset_name, loop)
     train_config = {"objective": objective, "model": base, "output_dir": str(out), "data": data,
                     **settings, "save_every": save_every or settings["max_steps"],
                     "log_every": 10}
@@ -210,12 +251,13 @@ def _train(context: AssetExecutionContext, warehouse: Warehouse, launcher: Train
     metrics = {k: v.value if hasattr(v, "value") else v
                for k, v in (reported.metadata or {}).items()}
     checkpoint = str(metrics["checkpoint"])
-    model_registry.record(warehouse, model_id=model_id, stage=objective, checkpoint=checkpoint,
+    model_registry.record(warehouse, family=family_of(loop), loop=loop, model_id=model_id,
+                          stage=objective, checkpoint=checkpoint,
                           base_model=base, train_batches=snap["train_batches"],
                           eval_batches=snap["eval_batches"],
                           config={**train_config, "snapshot": snap["dir"]},
                           run_id=context.run_id, train_metrics=metrics)
-    warehouse.write_pointer(asset_name, {"model_id": model_id, "checkpoint": checkpoint,
+    warehouse.write_output(asset_name, loop, {"model_id": model_id, "checkpoint": checkpoint,
                                          "base_model": base, "snapshot": snap["dir"],
                                          "stop_reason": metrics.get("stop_reason") or ""})
     curves = plot_curves(out / "metrics.jsonl", out / "curves.png")

@@ -5,11 +5,14 @@ A night is one round: `nightly_retrain` (02:00 UTC, or `$RLFOUNDRY_NIGHTLY_CRON`
 hard negatives, rewards, curriculum), each tagged with the tick; `loop_after_nightly_relabel`
 starts `speech_loop` once every run of that tick has succeeded, so the loop trains on the new
 round's labels, with the run config in `$RLFOUNDRY_LOOP_CONFIG` (the JSON file that
-`rlfoundry run --config` takes) when it is set.
+`rlfoundry run --config` takes) when it is set. The night's loop is the loop partition
+named by the family and the tick (``asr-20261123-020000``), so a manual `rlfoundry run` at
+the same time is another partition and never touches its candidate.
 """
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 from dagster import (
@@ -30,7 +33,7 @@ from dagster import (
 
 from pipelines.inbox import inbox_dir, new_manifests
 from pipelines.jobs import ingest_job, speech_data_job, speech_loop_job
-from pipelines.partitions import batches
+from pipelines.partitions import LOOPS, batches, loop_key
 from resources.warehouse import Warehouse
 
 NIGHTLY_TAG = "rlfoundry/nightly"
@@ -89,7 +92,11 @@ def loop_after_nightly_relabel(context: RunStatusSensorContext):
     waiting = [r.run_id[:8] for r in runs if r.status != DagsterRunStatus.SUCCESS]
     if waiting:
         return SkipReason(f"nightly {tick}: relabel runs not (yet) successful: {waiting}")
-    return RunRequest(run_key=f"loop:{tick}", tags={NIGHTLY_TAG: tick},
+    from pipelines.loop_cli import FAMILY
+
+    loop = loop_key(FAMILY, datetime.fromisoformat(tick))
+    context.instance.add_dynamic_partitions(LOOPS, [loop])
+    return RunRequest(run_key=f"loop:{tick}", partition_key=loop, tags={NIGHTLY_TAG: tick},
                       run_config=nightly_loop_config())
 
 

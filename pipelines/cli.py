@@ -33,9 +33,11 @@ def _instance():
     return DagsterInstance.get()
 
 
-def _run_job(job_name: str, batch: str | None, run_config: dict | None = None):
-    """Execute a job of the Definitions (for one batch partition, or unpartitioned) and print
-    what it produced; returns the run's result."""
+def _run_job(job_name: str, partition: str | None, run_config: dict | None = None,
+             assets: list | None = None):
+    """Execute a job of the Definitions (for one batch or loop partition, or unpartitioned)
+    and print what it produced; returns the run's result. `assets` limits the run to those
+    asset keys of the job (a resumed loop)."""
     from dagster import DagsterInvalidConfigError
 
     from pipelines.definitions import defs
@@ -46,25 +48,31 @@ def _run_job(job_name: str, batch: str | None, run_config: dict | None = None):
     if job_name not in names:
         raise click.ClickException(f"No job {job_name!r}; jobs: {', '.join(names)}.")
     instance = _instance()
-    if batch is not None and not instance.has_dynamic_partition(BATCHES, batch):
-        raise click.ClickException(f"Batch {batch!r} is not registered; register it with "
-                                   f"`rlfoundry ingest PATH --batch {batch}`.")
     job_def = defs.resolve_job_def(job_name)
-    if job_def.partitions_def is not None and batch is None:
-        raise click.ClickException(f"Job {job_name!r} runs per batch: pass --batch NAME.")
-    if job_def.partitions_def is None and batch is not None:
+    kind = job_def.partitions_def.name if job_def.partitions_def is not None else None
+    if kind is None and partition is not None:
         raise click.ClickException(f"Job {job_name!r} is not partitioned: drop --batch.")
+    if kind == BATCHES and partition is None:
+        raise click.ClickException(f"Job {job_name!r} runs per batch: pass --batch NAME.")
+    if kind is not None and partition is None:  # a loop job without a loop: a new loop
+        raise click.ClickException(f"Job {job_name!r} runs per loop: pass --loop KEY, or "
+                                   "--loop new.")
+    if kind is not None and not instance.has_dynamic_partition(kind, partition):
+        if kind == BATCHES:
+            raise click.ClickException(f"Batch {partition!r} is not registered; register it "
+                                       f"with `rlfoundry ingest PATH --batch {partition}`.")
+        raise click.ClickException(f"No loop {partition!r}: pass --loop new to start one.")
     try:
         result = job_def.execute_in_process(
-            partition_key=batch, instance=instance, run_config=run_config or {},
-            raise_on_error=False,
+            partition_key=partition, instance=instance, run_config=run_config or {},
+            raise_on_error=False, asset_selection=assets,
         )
     except DagsterInvalidConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     print_materializations(result)
     print_checks(result)
     if not result.success:
-        scope = f" for batch {batch!r}" if batch is not None else ""
+        scope = f" for {'batch' if kind == BATCHES else 'loop'} {partition!r}" if kind else ""
         raise click.ClickException(f"Run {result.run_id} of job {job_name!r}{scope} failed: "
                                    f"{_first_error(result)}")
     return result
@@ -110,13 +118,23 @@ def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...], role: str) -
 
 @main.command()
 @click.argument("job_name")
-@click.option("--batch", help="The batch partition to run for (partitioned jobs).")
+@click.option("--batch", help="The batch partition to run for (batch jobs).")
+@click.option("--loop", help="The loop partition to run for (loop jobs: speech_loop, "
+              "speech_rl_loop): a loop key, or 'new' to start a loop.")
 @click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
               help="Run config as JSON (the same shape as the UI's launchpad).")
-def job(job_name: str, batch: str | None, config_file: Path | None) -> None:
-    """Run JOB_NAME: a batch job (ingest, speech_data, ...) for one batch, or speech_loop."""
+def job(job_name: str, batch: str | None, loop: str | None, config_file: Path | None) -> None:
+    """Run JOB_NAME: a batch job (ingest, speech_data, ...) for one batch, or a loop job."""
+    from pipelines.loop_cli import FAMILY
+    from pipelines.partitions import new_loop
+
+    if batch and loop:
+        raise click.ClickException("Pass --batch (batch jobs) or --loop (loop jobs), not both.")
     run_config = json.loads(config_file.read_text()) if config_file else None
-    _run_job(job_name, batch, run_config)
+    if loop == "new":
+        loop = new_loop(_instance(), FAMILY)
+        click.echo(f"loop {loop}")
+    _run_job(job_name, batch or loop, run_config)
 
 
 @main.command()
@@ -134,11 +152,16 @@ def job(job_name: str, batch: str | None, config_file: Path | None) -> None:
               "--objective override its batches and objective.")
 @click.option("--relabel", is_flag=True, help="Label every train batch again, even those "
               "that already have preference pairs.")
+@click.option("--resume", "resume", metavar="LOOP", help="Resume loop LOOP (printed when it "
+              "started): its unfinished assets run again with its config; training resumes "
+              "from the last checkpoint.")
 def run(train: str, eval_: str, objective: str, start_from: str | None,
-        config_file: Path | None, relabel: bool) -> None:
+        config_file: Path | None, relabel: bool, resume: str | None) -> None:
     """Run the speech loop: label train batches that need it, then train, evaluate, promote."""
-    from pipelines.loop_cli import run_loop
+    from pipelines.loop_cli import resume_loop, run_loop
 
+    if resume:
+        return resume_loop(resume, _instance, _run_job)
     if start_from and objective not in ("grpo", "mwer"):
         raise click.ClickException("--from applies to --objective grpo or mwer.")
     run_loop(_split(train), _split(eval_), objective, config_file, relabel, _instance, _run_job,

@@ -2,7 +2,7 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from pipelines.partitions import batches
+from pipelines.partitions import batches, loops
 
 ingest_job = define_asset_job(
     "ingest", AssetSelection.groups("ingest"), partitions_def=batches,
@@ -33,15 +33,18 @@ speech_loop_job = define_asset_job(
     "speech_loop",
     AssetSelection.assets("speech_training_set", "whisper_sft_model", "whisper_preference_model",
                           "asr_eval", "promoted_model"),
-    description="The speech loop over the labeled batches: training set, cold-start SFT, DPO or "
-    "MPO, evaluation against the incumbent on held-out batches, and promotion.",
+    partitions_def=loops,
+    description="One speech loop (a loop partition) over the labeled batches: training set, "
+    "cold-start SFT, DPO or MPO, evaluation against the incumbent on held-out batches, and "
+    "promotion. Re-running a loop's partition resumes its training.",
 )
 speech_rl_loop_job = define_asset_job(
     "speech_rl_loop",
     AssetSelection.assets("speech_training_set", "whisper_rl_model", "asr_eval",
                           "promoted_model"),
-    description="Online RL on top of the loop: GRPO or MWER from the latest DPO/MPO (or SFT, "
-    "or promoted) model, evaluation against the incumbent, promotion.",
+    partitions_def=loops,
+    description="One online-RL loop (a loop partition): GRPO or MWER from the family's newest "
+    "DPO/MPO (or SFT, or promoted) model, evaluation against the incumbent, promotion.",
 )
 JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job, speech_data_job,
         speech_loop_job, speech_rl_loop_job]

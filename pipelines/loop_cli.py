@@ -2,8 +2,13 @@
 
 1. every train batch without preference pairs (or all, with ``--relabel``) gets a
    ``speech_data`` run (ingest, N-best, pairs, rewards) for its partition;
-2. one ``speech_loop`` run trains on the train batches and evaluates on the eval
-   batches, with the blocking promotion check deciding ``promoted_model``.
+2. a new loop partition (``asr-<UTC time>-<4 hex>``) is registered, with the loop's job and
+   run config kept beside its outputs, and one ``speech_loop`` run of that partition trains
+   on the train batches and evaluates on the eval batches, with the blocking promotion
+   check deciding ``promoted_model``.
+
+``rlfoundry run --resume LOOP`` runs the loop's job again for the same partition and config,
+for the assets it has not materialized yet: training resumes from its last checkpoint.
 
 Exit codes: 0 promoted, 3 evaluated but not promoted (the gate refused the candidate),
 1 anything else (bad input, a failed step).
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import click
 
+FAMILY = "asr"
 LOOP_JOB = "speech_loop"
 RL_JOB = "speech_rl_loop"
 LABEL_JOB = "speech_data"
@@ -57,10 +63,13 @@ def batches_to_label(instance, train: list[str], relabel: bool) -> list[str]:
     return [b for b in train if relabel or b not in done]
 
 
+LOOP_RECORD = "loops"  # the warehouse report folder keeping each loop's job and run config
+
+
 def run_loop(train: list[str], evals: list[str], objective: str, config_file: Path | None,
              relabel: bool, instance_factory: Callable, run_job: Callable,
              start_from: str | None = None) -> None:
-    from pipelines.partitions import BATCHES
+    from pipelines.partitions import BATCHES, new_loop
     from resources.warehouse import Warehouse
 
     warehouse = Warehouse()
@@ -76,21 +85,63 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
         click.echo(f"\n### labeling train batch {batch} ({LABEL_JOB})")
         run_job(LABEL_JOB, batch, None)
     job = loop_job(objective)
-    click.echo(f"\n### {job} ({objective}): train on {train or 'every train batch'}, "
-               f"evaluate on {evals or 'every eval batch'}")
     config = loop_run_config(base, train, evals, objective, start_from)
-    before = _latest_eval(warehouse)
+    loop = new_loop(instance, FAMILY)
+    warehouse.write_output(LOOP_RECORD, loop, {"job": job, "objective": objective,
+                                               "run_config": config})
+    click.echo(f"\n### {job} ({objective}), loop {loop}: train on "
+               f"{train or 'every train batch'}, evaluate on {evals or 'every eval batch'}"
+               f"\n(if it is interrupted: `rlfoundry run --resume {loop}`)")
+    _run_loop_job(warehouse, run_job, job, loop, config)
+
+
+def resume_loop(loop: str, instance_factory: Callable, run_job: Callable) -> None:
+    """Run a loop's job again for its partition and config, for the assets it has not
+    materialized yet; its training resumes from the last checkpoint."""
+    from dagster import AssetKey
+
+    from pipelines.definitions import defs
+    from pipelines.partitions import LOOPS
+    from resources.warehouse import Warehouse
+
+    warehouse = Warehouse()
+    instance = instance_factory()
+    if not instance.has_dynamic_partition(LOOPS, loop):
+        known = instance.get_dynamic_partitions(LOOPS)[-5:]
+        raise click.ClickException(f"No loop {loop!r}; recent loops: {', '.join(known) or 'none'}.")
     try:
-        run_job(job, None, config)
+        record = warehouse.read_output(LOOP_RECORD, loop)
+    except FileNotFoundError:
+        raise click.ClickException(f"Loop {loop!r} was not started by `rlfoundry run` (no "
+                                   "saved config): re-run it from the Dagster UI.") from None
+    job = record["job"]
+    keys = defs.resolve_job_def(job).asset_layer.executable_asset_keys
+    todo = [k for k in keys
+            if loop not in instance.get_materialized_partitions(AssetKey(k.path))]
+    if not todo:
+        click.echo(f"Loop {loop} has materialized every asset of {job}: nothing to resume.")
+        _print_outcome(warehouse.read_output("asr_eval", loop))
+        return
+    click.echo(f"\n### resuming {job}, loop {loop}: "
+               f"{', '.join(sorted(k.to_user_string() for k in todo))}")
+    _run_loop_job(warehouse, run_job, job, loop, record["run_config"], todo)
+
+
+def _run_loop_job(warehouse, run_job: Callable, job: str, loop: str, config: dict,
+                  assets: list | None = None) -> None:
+    """Run the loop's job for its partition and print its evaluation and the gate's verdict;
+    a refused candidate raises NotPromoted (exit code 3)."""
+    try:
+        run_job(job, loop, config, assets)
     except click.ClickException as exc:
-        after = _latest_eval(warehouse)
-        if after is None or after == before:
+        evaluation = _loop_eval(warehouse, loop)
+        if evaluation is None:
             raise
-        _print_outcome(after)
-        if not after["decision"]["passed"]:
+        _print_outcome(evaluation)
+        if not evaluation["decision"]["passed"]:
             raise NotPromoted(exc.message) from exc
         raise
-    _print_outcome(_latest_eval(warehouse))
+    _print_outcome(_loop_eval(warehouse, loop))
 
 
 class NotPromoted(click.ClickException):
@@ -100,9 +151,9 @@ class NotPromoted(click.ClickException):
     exit_code = 3
 
 
-def _latest_eval(warehouse) -> dict | None:
+def _loop_eval(warehouse, loop: str) -> dict | None:
     try:
-        return warehouse.read_pointer("asr_eval")
+        return warehouse.read_output("asr_eval", loop)
     except FileNotFoundError:
         return None
 

@@ -31,8 +31,10 @@ class TrainingLauncher(ConfigurableResource):
                                   "['--nnodes', '2', '--rdzv-endpoint', 'host:29500'].")
 
     def command(self, config_path: Path) -> list[str]:
-        """The exact torchrun command line for a config file."""
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+        """The exact torchrun command line for a config file, under the guard that ends it
+        when the launching process dies (training/runtime/guard.py)."""
+        return [sys.executable, "-m", "training.runtime.guard", "--",
+                sys.executable, "-m", "torch.distributed.run", "--standalone",
                 "--nproc-per-node", str(self.nproc_per_node), *self.extra_args,
                 "-m", "training.run", str(config_path)]
 
@@ -41,6 +43,7 @@ class TrainingLauncher(ConfigurableResource):
         out = Path(config["output_dir"])
         out.mkdir(parents=True, exist_ok=True)
         path = out / "train_config.json"
+        _refuse_changed_config(path, config)
         path.write_text(json.dumps(config, indent=2))
         cmd = self.command(path)
         context.log.info("launching: " + " ".join(cmd))
@@ -57,3 +60,16 @@ class TrainingLauncher(ConfigurableResource):
             raise Failure(f"Training failed: {reason}",
                           metadata={"config": MetadataValue.path(str(path)),
                                     "output_dir": MetadataValue.path(str(out))}) from exc
+
+
+def _refuse_changed_config(path: Path, config: dict[str, Any]) -> None:
+    """A folder holding checkpoints resumes; it must not resume under another config."""
+    if not (path.parent / "latest.json").is_file() or not path.is_file():
+        return
+    before = json.loads(path.read_text())
+    changed = sorted(k for k in set(before) | set(config) if before.get(k) != config.get(k))
+    if changed:
+        raise Failure(f"{path.parent} holds checkpoints of a run with another config "
+                      f"(changed: {', '.join(changed)}): it would resume under the new one. "
+                      "Start a new loop for the new config, or delete that folder to retrain "
+                      "this loop from scratch.")

@@ -207,20 +207,24 @@ class Warehouse(ConfigurableResource):
         audio = {b for (b,) in self.fetch(sql.load("queries/audio_batches"))}
         return [b for b in self.batches_by_role().get(role, []) if b in audio]
 
-    def write_pointer(self, asset: str, payload: Mapping[str, Any]) -> Path:
-        """Atomically record where an unpartitioned asset's latest output is (`latest.json`)."""
-        path = self.base / "_reports" / asset / "latest.json"
+    def write_output(self, asset: str, partition: str, payload: Mapping[str, Any]) -> Path:
+        """Atomically record what one partition of an asset produced (`output.json` in its
+        report folder): a loop's training set, model, evaluation or promotion."""
+        path = self.report_dir(asset, partition) / "output.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".latest.{uuid.uuid4().hex}.tmp")
+        tmp = path.with_name(f".output.{uuid.uuid4().hex}.tmp")
         tmp.write_text(json.dumps(dict(payload), indent=2, default=str))
         os.replace(tmp, path)
         return path
 
-    def read_pointer(self, asset: str) -> dict:
-        """The latest output of an unpartitioned asset, or an error saying to materialize it."""
-        path = self.base / "_reports" / asset / "latest.json"
+    def read_output(self, asset: str, partition: str) -> dict:
+        """What `write_output` recorded for this partition, or an error saying to materialize
+        the asset for it first."""
+        path = self.report_dir(asset, partition) / "output.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: materialize {asset} first.")
+            raise FileNotFoundError(f"{asset} has no output for partition {partition!r} "
+                                    f"({path} is missing): materialize it for that partition "
+                                    "first.")
         return json.loads(path.read_text())
 
 

@@ -70,6 +70,8 @@ def test_nightly_round_relabels_every_train_batch_then_starts_the_loop(
             sensor_name="loop_after_nightly_relabel", dagster_event=success,
             dagster_instance=instance, dagster_run=result.dagster_run))
         assert follow.run_key == "loop:2026-11-23T02:00"
+        assert follow.partition_key == "asr-20261123-020000"
+        assert instance.has_dynamic_partition("loops", "asr-20261123-020000")
 
 
 def test_the_nightly_loop_takes_its_run_config_from_the_environment(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """The command line as a user drives it: ingest, label, evaluate, on a tiny random Whisper."""
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -106,7 +107,8 @@ def test_run_labels_trains_evaluates_and_promotes_a_users_batches(
     out = invoke("run", "--train", "calls", "--eval", "held-out", "--config", config)
     assert "### labeling train batch calls (speech_data)" in out
     assert "PROMOTED dpo-" in out and "baseline WER" in out
-    assert "check asr_eval.asr_eval_candidate_not_worse: passed - candidate WER" in out
+    assert re.search(r"check asr_eval.asr_eval_candidate_not_worse \[asr-\d{8}-\d{6}-[0-9a-f]{4}\]"
+                     r": passed - candidate WER", out)
     warehouse = Warehouse(root=str(home / "warehouse"))
     stages = warehouse.fetch("SELECT stage, promoted FROM model_registry ORDER BY 1")
     assert stages == [("dpo", True), ("sft", False)]
@@ -133,8 +135,12 @@ def test_run_refuses_unregistered_batches_and_job_checks_partitioning(home, mani
     result = CliRunner().invoke(main, ["run", "--train", "nope", "--eval", "dev"])
     assert result.exit_code != 0 and "Batches not registered: nope, dev" in result.output
     invoke("ingest", manifest, "--batch", "b1")
-    result = CliRunner().invoke(main, ["job", "speech_loop", "--batch", "b1"])
-    assert result.exit_code != 0 and "not partitioned: drop --batch" in result.output
+    result = CliRunner().invoke(main, ["job", "speech_loop"])
+    assert result.exit_code != 0 and "runs per loop: pass --loop KEY" in result.output
+    result = CliRunner().invoke(main, ["job", "speech_loop", "--loop", "asr-nope"])
+    assert result.exit_code != 0 and "No loop 'asr-nope'" in result.output
+    result = CliRunner().invoke(main, ["job", "ingest", "--batch", "b1", "--loop", "new"])
+    assert result.exit_code != 0 and "not both" in result.output
     result = CliRunner().invoke(main, ["job", "speech_data"])
     assert result.exit_code != 0 and "runs per batch: pass --batch" in result.output
 
@@ -145,9 +151,9 @@ def test_models_list_shows_lineage_and_promotion(home):
 
     assert "No trained models yet" in invoke("models", "list")
     wh = Warehouse()
-    model_registry.record(wh, model_id="sft-a", stage="sft", checkpoint="/m/sft-a",
+    model_registry.record(wh, family="asr", model_id="sft-a", stage="sft", checkpoint="/m/sft-a",
                           base_model="/hub/tiny", train_batches=["b"], config={}, run_id="r")
-    model_registry.record(wh, model_id="grpo-b", stage="grpo", checkpoint="/m/grpo-b",
+    model_registry.record(wh, family="asr", model_id="grpo-b", stage="grpo", checkpoint="/m/grpo-b",
                           base_model="/m/sft-a", train_batches=["b"], config={}, run_id="r")
     model_registry.update(wh, "grpo-b", eval_wer=0.25, incumbent="baseline",
                           incumbent_wer=0.5, promoted=True)

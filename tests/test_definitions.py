@@ -37,15 +37,15 @@ def test_asset_graph_matches_the_snapshot():
     assert assets == EXPECTED_ASSETS
 
 
-def test_batch_assets_are_partitioned_loop_assets_are_not_and_all_are_versioned():
+def test_batch_assets_are_partitioned_by_batch_loop_assets_by_loop_and_all_are_versioned():
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        if key.to_user_string() in LOOP_ASSETS:  # one loop run spans several batches
-            assert node.partitions_def is None, key
-        else:
-            assert node.partitions_def is not None and node.partitions_def.name == "batches", key
+        kind = "loops" if key.to_user_string() in LOOP_ASSETS else "batches"
+        assert node.partitions_def is not None and node.partitions_def.name == kind, key
         assert node.code_version, key
+    for name in ("speech_loop", "speech_rl_loop"):
+        assert defs.resolve_job_def(name).partitions_def.name == "loops"
 
 
 def test_the_promotion_check_blocks_and_the_automation_starts_switched_off():

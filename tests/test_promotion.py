@@ -61,11 +61,11 @@ def test_comparison_table_has_one_column_per_model_and_the_change(tmp_path):
 def _trained(warehouse, asset, model_id, checkpoint, base):
     from resources import model_registry
 
-    model_registry.record(warehouse, model_id=model_id, stage=model_id.split("-")[0],
-                          checkpoint=str(checkpoint), base_model=str(base),
-                          train_batches=["b"], config={}, run_id="r")
-    warehouse.write_pointer(asset, {"model_id": model_id, "checkpoint": str(checkpoint),
-                                    "base_model": str(base)})
+    model_registry.record(warehouse, family="asr", model_id=model_id,
+                          stage=model_id.split("-")[0], checkpoint=str(checkpoint),
+                          base_model=str(base), train_batches=["b"], config={}, run_id="r")
+    warehouse.write_output(asset, "asr-l1", {"model_id": model_id, "checkpoint": str(checkpoint),
+                                             "base_model": str(base)})
 
 
 def test_the_eval_shows_the_model_an_rl_candidate_started_from(warehouse, tmp_path):
@@ -79,12 +79,13 @@ def test_the_eval_shows_the_model_an_rl_candidate_started_from(warehouse, tmp_pa
     _trained(warehouse, "whisper_sft_model", "sft-1", sft, base)
     _trained(warehouse, "whisper_preference_model", "dpo-1", dpo, sft)
     _trained(warehouse, "whisper_rl_model", "grpo-1", rl, dpo)
-    models = _contenders("rl", warehouse, hub)
+    models = _contenders("rl", "asr-l1", warehouse, hub)
     assert list(models) == ["incumbent", "sft", "start", "candidate"]
     assert models["start"] == {"model_id": "dpo-1", "checkpoint": str(dpo)}
     assert models["candidate"] == {"model_id": "grpo-1", "checkpoint": str(rl)}
     # from SFT, or a DPO candidate from SFT: the start is already a column
     _trained(warehouse, "whisper_rl_model", "grpo-2", rl, sft)
-    assert list(_contenders("rl", warehouse, hub)) == ["incumbent", "sft", "candidate"]
-    assert list(_contenders("preference", warehouse, hub)) == ["incumbent", "sft", "candidate"]
-    assert list(_contenders("sft", warehouse, hub)) == ["incumbent", "candidate"]
+    assert list(_contenders("rl", "asr-l1", warehouse, hub)) == ["incumbent", "sft", "candidate"]
+    assert list(_contenders("preference", "asr-l1", warehouse, hub)) == [
+        "incumbent", "sft", "candidate"]
+    assert list(_contenders("sft", "asr-l1", warehouse, hub)) == ["incumbent", "candidate"]

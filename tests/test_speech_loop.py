@@ -28,7 +28,7 @@ from assets.training import (
     whisper_sft_model,
 )
 from labeling.testing import write_tone
-from pipelines.partitions import BATCHES
+from pipelines.partitions import BATCHES, LOOPS
 from resources import model_registry
 from resources.model_hub import ModelHub
 from resources.training_launcher import TrainingLauncher
@@ -70,6 +70,7 @@ def loop_env(warehouse, tmp_path, tiny_whisper_dir):
                                        baseline_asr=str(tiny_whisper_dir))}
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(BATCHES, ["b", "dev"])
+    instance.add_dynamic_partitions(LOOPS, ["asr-l1", "asr-l2"])
     assert materialize([preference_pairs], partition_key="b", instance=instance,
                        resources=resources).success
     yield instance, resources
@@ -95,7 +96,7 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     # round 1 (baseline labels): mined pairs only; hard negatives start with round 2
     assert warehouse.fetch("SELECT DISTINCT source, round FROM preference_pairs") == [
         ("model", 1)]
-    result = materialize(LOOP, instance=instance, resources=resources,
+    result = materialize(LOOP, instance=instance, resources=resources, partition_key="asr-l1",
                          run_config=_loop_config(tolerance=100.0))
     assert result.success
     snap = _meta(result, "speech_training_set")
@@ -108,7 +109,7 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     assert "| accent | gb |" in evaluation["table"] and "baseline WER" in evaluation["table"]
     promoted = _meta(result, "promoted_model")
     assert promoted["model_id"] == dpo["model_id"] and promoted["replaces"] == "baseline"
-    row = model_registry.current_promoted(warehouse)
+    row = model_registry.current_promoted(warehouse, "asr")
     assert row["model_id"] == dpo["model_id"] and list(row["train_batches"]) == ["b"]
     assert row["eval_wer"] is not None and json.loads(row["config"])["objective"] == "dpo"
     assert not model_registry.get(warehouse, sft["model_id"])["promoted"]
@@ -117,7 +118,7 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     assert {r[0] for r in rows} == {"incumbent", "sft", "candidate"}
 
     # round 2: the promoted model relabels the train batch; its worst clips become hard negatives
-    assert model_registry.current_round(warehouse) == 2
+    assert model_registry.current_round(warehouse, "asr") == 2
     relabel = materialize([asr_hypotheses, preference_pairs], partition_key="b",
                           instance=instance, resources=resources, run_config={"ops": {
                               "asr_hypotheses": {"config": {"num_beams": 2, "num_samples": 2}},
@@ -133,7 +134,7 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     rl = materialize(
         [speech_training_set, whisper_rl_model, asr_eval, promoted_model,
          asr_eval_candidate_not_worse, whisper_rl_model_entropy_ok],
-        instance=instance, resources=resources, run_config={"ops": {
+        instance=instance, resources=resources, partition_key="asr-l2", run_config={"ops": {
             "whisper_rl_model": {"config": {"objective": "grpo", "base_model": "preference",
                                             "max_steps": 1, "batch_size": 2,
                                             "num_generations": 2}},
@@ -144,18 +145,20 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     assert grpo["base_model"] == row["checkpoint"] and not grpo["stopped_early"]
     assert "data:image/png;base64," in grpo["curves"]
     assert _meta(rl, "promoted_model")["replaces"] == dpo["model_id"]
-    # the incumbent (the DPO model) and SFT were decoded on these clips before: not again
-    assert set(_meta(rl, "asr_eval")["transcripts_reused"]) == {dpo["model_id"], sft["model_id"]}
+    # the incumbent (the DPO model) was decoded on these clips before: not again; the SFT
+    # model belongs to the other loop, so this loop's table has no SFT column
+    assert set(_meta(rl, "asr_eval")["transcripts_reused"]) == {dpo["model_id"]}
+    assert "sft-asr-l1" not in _meta(rl, "asr_eval")["table"]
     # shown again as a column, the SFT model keeps the incumbent of its own loop
     assert model_registry.get(warehouse, sft["model_id"])["incumbent"] == "baseline"
-    promoted_now = model_registry.current_promoted(warehouse)
+    promoted_now = model_registry.current_promoted(warehouse, "asr")
     assert promoted_now["stage"] == "grpo" and promoted_now["round"] == 2
 
 
 def test_a_worse_candidate_is_blocked_and_never_promoted(loop_env, warehouse):
     instance, resources = loop_env
     # demand an impossible gain: the candidate counts as worse than the incumbent
-    result = materialize(LOOP, instance=instance, resources=resources,
+    result = materialize(LOOP, instance=instance, resources=resources, partition_key="asr-l1",
                          run_config=_loop_config(tolerance=-10.0), raise_on_error=False)
     assert not result.success
     checks = {e.asset_check_key.name: e for e in
@@ -165,26 +168,28 @@ def test_a_worse_candidate_is_blocked_and_never_promoted(loop_env, warehouse):
     assert "worse than incumbent" in checks["asr_eval_candidate_not_worse"].description
     assert not [e for e in result.get_asset_materialization_events()
                 if e.asset_key.path[-1] == "promoted_model"]
-    assert model_registry.current_promoted(warehouse) is None
+    assert model_registry.current_promoted(warehouse, "asr") is None
     # materialized on its own (no check in the run), promoted_model refuses too
     alone = materialize([promoted_model], instance=instance, resources=resources,
-                        raise_on_error=False)
-    assert not alone.success and model_registry.current_promoted(warehouse) is None
+                        partition_key="asr-l1", raise_on_error=False)
+    assert not alone.success and model_registry.current_promoted(warehouse, "asr") is None
 
 
 def test_training_set_refuses_an_eval_batch_that_is_also_trained_on(loop_env):
     instance, resources = loop_env
     with pytest.raises(TrainingSetError, match="both trained and evaluated on: b"):
         materialize([speech_training_set], instance=instance, resources=resources,
-                    run_config={"ops": {"speech_training_set": {"config": {
+                    partition_key="asr-l1", run_config={"ops": {"speech_training_set": {"config": {
                         "train_batches": ["b"], "eval_batches": ["b", "dev"]}}}})
 
 
 def test_a_failed_training_run_says_why_and_registers_nothing(loop_env, warehouse):
     instance, resources = loop_env
-    assert materialize([speech_training_set], instance=instance, resources=resources).success
+    assert materialize([speech_training_set], instance=instance, resources=resources,
+                       partition_key="asr-l1").success
     result = materialize([whisper_sft_model], instance=instance, resources=resources,
-                         raise_on_error=False, run_config={"ops": {"whisper_sft_model": {
+                         partition_key="asr-l1", raise_on_error=False,
+                         run_config={"ops": {"whisper_sft_model": {
                              "config": {"learning_rate": -1.0, "max_steps": 1}}}})
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
@@ -192,5 +197,5 @@ def test_a_failed_training_run_says_why_and_registers_nothing(loop_env, warehous
             and "config field 'learning_rate': must be > 0.0" in
             failure.step_failure_data.error.message)
     assert model_registry.all_models(warehouse) == []
-    with pytest.raises(FileNotFoundError, match="materialize whisper_sft_model first"):
-        warehouse.read_pointer("whisper_sft_model")
+    with pytest.raises(FileNotFoundError, match="no output for partition 'asr-l1'"):
+        warehouse.read_output("whisper_sft_model", "asr-l1")

@@ -34,7 +34,8 @@ def test_snapshot_writes_trainer_rows_and_counts_per_batch(tmp_path):
 
 
 def test_registry_update_rejects_unknown_columns_and_unknown_models(warehouse):
-    model_registry.record(warehouse, model_id="dpo-1", stage="dpo", checkpoint="/c",
+    model_registry.record(warehouse, family="asr", model_id="dpo-1", stage="dpo",
+                          checkpoint="/c",
                           base_model="/b", train_batches=["a"], config={}, run_id="r")
     with pytest.raises(KeyError, match="no columns"):
         model_registry.update(warehouse, "dpo-1", wer=0.1)

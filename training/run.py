@@ -25,6 +25,7 @@ import torch
 from training.config import ConfigError, TrainConfig
 from training.data import DataError
 from training.pipes_report import fail, open_reporter, record_error
+from training.runtime.guard import die_with_parent
 
 
 def _init_distributed() -> bool:
@@ -84,4 +85,5 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    die_with_parent()  # torchrun (or the guard) gone: stop training, leave nothing behind
     sys.exit(main())

@@ -1,7 +1,9 @@
 -- One row per trained checkpoint (partition = model_id): what it was trained on, how, how it scored.
 CREATE TABLE model_registry (
     batch          VARCHAR NOT NULL,  -- partition key: the model_id
-    model_id       VARCHAR NOT NULL,  -- '<stage>-<run id prefix>'
+    model_id       VARCHAR NOT NULL,  -- '<stage>-<loop>'
+    family         VARCHAR NOT NULL,  -- model family: 'asr' | 'vlm' | 'alm'
+    loop           VARCHAR,           -- the loop partition that trained it
     stage          VARCHAR NOT NULL,  -- 'sft' | 'dpo' | 'mpo'
     checkpoint     VARCHAR NOT NULL,  -- transformers folder (safetensors) the model loads from
     base_model     VARCHAR NOT NULL,  -- the model it was tuned from (also the DPO reference)

@@ -11,8 +11,10 @@ export RLFOUNDRY_HOME ?= $(CURDIR)/.rlfoundry
 export DAGSTER_HOME ?= $(RLFOUNDRY_HOME)/dagster
 
 SAMPLE := data/sample
+# Label Studio (human QC) in its own venv: its pins clash with the project's (requirements-labelstudio.txt)
+LS_VENV := .venv-labelstudio
 
-.PHONY: setup test test-slow lint demo demo-rl ui bench sample-data clean
+.PHONY: setup test test-slow lint demo demo-rl ui bench sample-data clean labelstudio labelstudio-setup
 
 setup: $(VENV)/.installed
 
@@ -22,10 +24,25 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
+# uv (a dev dependency of the project) builds it in ~10 s; pip takes ~1 min
+labelstudio-setup: $(LS_VENV)/.installed
+
+$(LS_VENV)/.installed: requirements-labelstudio.txt | $(VENV)/.installed
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet uv
+	rm -rf $(LS_VENV)
+	UV_PYTHON_DOWNLOADS=never $(BIN)/uv venv --quiet --python $(PYTHON) $(LS_VENV)
+	$(BIN)/uv pip install --quiet --python $(LS_VENV)/bin/python -r requirements-labelstudio.txt
+	touch $@
+
+# A local Label Studio on 127.0.0.1:$LABEL_STUDIO_PORT (8080), data in $RLFOUNDRY_HOME/labelstudio;
+# Ctrl-C stops it. See README "Human QC in Label Studio".
+labelstudio: setup labelstudio-setup
+	$(BIN)/python -m pipelines.labelstudio_server
+
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint
+test: setup lint labelstudio-setup
 	$(BIN)/pytest -q
 
 test-slow: setup

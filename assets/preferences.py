@@ -10,6 +10,7 @@ import sql
 from assets.audio import FAMILY
 from assets.common import batches
 from labeling.label_studio import aggregate, read_pairwise_export
+from labeling.qc.verdicts import apply_verdicts, preferences_from_rows
 from resources import model_registry
 from resources.warehouse import Warehouse
 from training.pairs import PairConfig
@@ -22,6 +23,7 @@ from training.preference_data import (
 )
 
 HYPS_SQL = "queries/hypotheses_for_batch"
+VERDICTS_SQL = "queries/verdicts_for_batch"
 
 
 class PairsConfig(Config):
@@ -29,7 +31,8 @@ class PairsConfig(Config):
     min_wer_margin: float = Field(0.05, description="Chosen must beat rejected by this much WER.")
     max_pairs_per_clip: int = Field(2, description="At most this many pairs per clip.")
     label_studio_export: str = Field("", description="A Label Studio JSON export of the "
-                                     "'which transcript is better' task to add human pairs from.")
+                                     "'which transcript is better' task to add human pairs from "
+                                     "(on top of the verdicts pairwise_qc_verdicts pulled).")
     hard_negative_share: float = Field(0.2, description="From round 2 on (labels by a promoted "
                                        "model): for this share of clips, those whose greedy "
                                        "transcript errs most, add a pair: reference (chosen) vs "
@@ -46,11 +49,15 @@ def _stamp(rows: list[dict]) -> list[dict]:
 
 
 @asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],
-       code_version=f"1-{sql.digest(HYPS_SQL, 'schema/preference_pairs')}")
+       code_version=f"2-{sql.digest(HYPS_SQL, VERDICTS_SQL, 'schema/preference_pairs')}")
 def preference_pairs(
     context: AssetExecutionContext, config: PairsConfig, warehouse: Warehouse
 ) -> MaterializeResult:
-    """Chosen/rejected transcripts per clip, exported as JSONL and a `datasets` dataset."""
+    """Chosen/rejected transcripts per clip, exported as JSONL and a `datasets` dataset.
+
+    Human verdicts (pulled by `pairwise_qc_verdicts`, or from a JSON export) replace the mined
+    pair of the same clip and texts. Not a declared dependency: the verdicts are pulled from
+    tasks pushed from this asset's own rows."""
     batch = context.partition_key
     hyps = _hypotheses(warehouse, batch)
     pair_config = PairConfig(config.strategy, config.min_wer_margin, config.max_pairs_per_clip)
@@ -59,9 +66,13 @@ def preference_pairs(
         mined = {p["pair_id"] for p in rows}
         rows += [r for r in hard_negative_pairs(hyps, config.hard_negative_share)
                  if r["pair_id"] not in mined]
+    clips_audio = {h["clip_id"]: h["source_path"] for h in hyps}
+    human = human_pairs(preferences_from_rows(
+        warehouse.fetch_dicts(sql.load(VERDICTS_SQL), {"batch": batch})), clips_audio)
     if config.label_studio_export:
-        prefs = aggregate(read_pairwise_export(config.label_studio_export))
-        rows += human_pairs(prefs, {h["clip_id"]: h["source_path"] for h in hyps})
+        human += human_pairs(aggregate(read_pairwise_export(config.label_studio_export)),
+                             clips_audio)
+    rows, replaced = apply_verdicts(rows, human)
     round_ = model_registry.current_round(warehouse, FAMILY)
     rows = [{**r, "round": r.get("round") or round_} for r in rows]
     warehouse.write_partition("preference_pairs", batch, _stamp(rows))
@@ -72,6 +83,7 @@ def preference_pairs(
     return MaterializeResult(metadata={
         "pairs": len(rows),
         "by_source": MetadataValue.json(dict(Counter(r["source"] for r in rows))),
+        "mined_pairs_replaced_by_humans": replaced,
         "clips_with_pairs": len(paired),
         "clips_without_pairs": len(clips - paired),
         "mean_wer_margin": round(sum(margins) / len(margins), 4) if margins else 0.0,

@@ -10,21 +10,23 @@ from assets import (
     ingest,
     preferences,
     promotion,
+    qc,
     training,
 )
 from pipelines.automation import inbox_manifests, loop_after_nightly_relabel, nightly_retrain
 from pipelines.jobs import JOBS
+from resources.label_studio import LabelStudio
 from resources.model_hub import ModelHub
 from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
 
 defs = Definitions(
     assets=load_assets_from_modules([ingest, audio, evaluation, preferences, curriculum,
-                                     training, promotion]),
+                                     training, promotion, qc]),
     asset_checks=load_asset_checks_from_modules([checks]),
     jobs=JOBS,
     schedules=[nightly_retrain],
     sensors=[inbox_manifests, loop_after_nightly_relabel],
     resources={"warehouse": Warehouse(), "model_hub": ModelHub(),
-               "training_launcher": TrainingLauncher()},
+               "training_launcher": TrainingLauncher(), "label_studio": LabelStudio()},
 )

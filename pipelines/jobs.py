@@ -46,5 +46,16 @@ speech_rl_loop_job = define_asset_job(
     description="One online-RL loop (a loop partition): GRPO or MWER from the family's newest "
     "DPO/MPO (or SFT, or promoted) model, evaluation against the incumbent, promotion.",
 )
+qc_push_job = define_asset_job(
+    "qc_push", AssetSelection.assets("pairwise_qc_tasks"), partitions_def=batches,
+    description="Push a batch's mined transcript pairs to Label Studio (the model's pick "
+    "pre-selected; a share routed to a second annotator).",
+)
+qc_pull_job = define_asset_job(
+    "qc_pull", AssetSelection.assets("pairwise_qc_verdicts", "preference_pairs"),
+    partitions_def=batches,
+    description="Pull a batch's verdicts and agreement from Label Studio, then rebuild its "
+    "preference pairs with the verdicts in place of the mined pairs.",
+)
 JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job, speech_data_job,
-        speech_loop_job, speech_rl_loop_job]
+        speech_loop_job, speech_rl_loop_job, qc_push_job, qc_pull_job]

@@ -10,6 +10,8 @@ EXPECTED_ASSETS = {
     "asr_baseline_eval": {"audio_clips"},
     "preference_pairs": {"asr_hypotheses", "audio_clips"},
     "reward_shaping": {"asr_hypotheses", "audio_clips"},
+    "pairwise_qc_tasks": {"preference_pairs"},
+    "pairwise_qc_verdicts": {"pairwise_qc_tasks"},
     "curriculum_buckets": {"audio_clips", "reward_shaping"},
     "speech_training_set": {"audio_clips", "preference_pairs", "curriculum_buckets"},
     "whisper_sft_model": {"speech_training_set"},
@@ -27,7 +29,7 @@ EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("asr_eval", "asr_eval_deletions_not_up"),
                    ("whisper_rl_model", "whisper_rl_model_entropy_ok")}
 EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences",
-                 "speech_data", "speech_loop", "speech_rl_loop"}
+                 "speech_data", "speech_loop", "speech_rl_loop", "qc_push", "qc_pull"}
 
 
 def test_asset_graph_matches_the_snapshot():

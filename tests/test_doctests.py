@@ -8,7 +8,9 @@ import pytest
 MODULES = [
     "sql", "resources.warehouse", "labeling.manifest", "labeling.ingest", "labeling.testing",
     "models.testing", "models.batching", "training.metrics", "training.pairs",
-    "labeling.label_studio", "training.rewards", "training.reward_text",
+    "labeling.label_studio", "labeling.qc.pairwise", "labeling.qc.export", "labeling.qc.review",
+    "labeling.qc.agreement", "labeling.qc.tasks", "labeling.qc.verdicts", "resources.label_studio",
+    "training.rewards", "training.reward_text",
     "training.reward_language", "training.reward_phonemes", "training.reward_weighting",
     "training.reward_composite", "training.grpo", "training.mwer", "training.monitors",
     "training.curriculum",

@@ -1,4 +1,5 @@
-"""Tests for labeling.label_studio: pairwise tasks out, human preferences back in."""
+"""Tests for labeling.label_studio (now labeling.qc.pairwise / .export): pairwise tasks out,
+human preferences back in."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import labeling.label_studio
+import labeling.qc.export
+import labeling.qc.pairwise
 from labeling.label_studio import (
     PAIRWISE_CONFIG_XML,
     HumanPreference,
@@ -16,6 +19,7 @@ from labeling.label_studio import (
     aggregate,
     make_tasks,
     pair_key,
+    parse_pairwise_export,
     read_pairwise_export,
     summarize,
 )
@@ -37,8 +41,9 @@ def choose(task: dict, text: str) -> str:
 
 
 def ann(who, selected: str | None, *, cancelled: bool = False, ann_id: int = 0) -> dict:
+    """An annotation as Label Studio exports it: `to_name` is the Pairwise tag's own name."""
     result = [] if selected is None else [{
-        "id": "r1", "from_name": "pw", "to_name": ["a", "b"], "type": "pairwise",
+        "id": "r1", "from_name": "pw", "to_name": "pw", "type": "pairwise",
         "origin": "manual", "value": {"selected": selected},
     }]
     return {"id": ann_id, "completed_by": who, "result": result, "was_cancelled": cancelled,
@@ -76,7 +81,8 @@ def hand_written_export(tasks: list[dict]) -> list[dict]:
 
 
 def test_doctests():
-    assert doctest.testmod(labeling.label_studio).failed == 0
+    for module in (labeling.label_studio, labeling.qc.pairwise, labeling.qc.export):
+        assert doctest.testmod(module).failed == 0
 
 
 def test_config_is_the_pairwise_template_with_audio():
@@ -149,13 +155,25 @@ def test_round_trip_read_and_aggregate(tmp_path):
 
 def test_right_means_b_and_to_name_order_is_respected(tmp_path):
     task = {"id": 5, "data": {"a": "one text", "b": "another", "clip_id": "c", "pair_id": "p"}}
-    right = dict(task, annotations=[ann(1, "right")])
+    right = dict(task, annotations=[ann(1, "right")])  # to_name "pw": left is a, right is b
     (p,) = read_pairwise_export(write(tmp_path, [right]))
     assert (p.chosen, p.rejected, p.side) == ("another", "one text", "right")
+    for to_name, chosen in [(["a", "b"], "another"), ("a,b", "another"), ("b,a", "one text")]:
+        other = ann(1, "right")  # tolerant: hand-made exports list the objects in display order
+        other["result"][0]["to_name"] = to_name
+        (q,) = read_pairwise_export(write(tmp_path, [dict(task, annotations=[other])]))
+        assert q.chosen == chosen, to_name
     flipped = ann(1, "left")
     flipped["result"][0]["to_name"] = "b,a"  # left shows b
     (q,) = read_pairwise_export(write(tmp_path, [dict(task, annotations=[flipped])]))
     assert (q.chosen, q.side) == ("another", "right")
+
+
+def test_parse_an_export_from_the_api_names_its_source():
+    with pytest.raises(LabelStudioExportError, match=r"(?s)^http://ls/projects/1: .*top level"):
+        parse_pairwise_export({"detail": "oops"}, "http://ls/projects/1")
+    task = {"id": 1, "data": {"a": "x", "b": "y"}, "annotations": [ann(1, "left")]}
+    assert [p.chosen for p in parse_pairwise_export([task])] == ["x"]
 
 
 def test_one_vote_per_annotator_last_wins():

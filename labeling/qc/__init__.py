@@ -1,0 +1,13 @@
+"""Human QC through Label Studio, as pure code: tasks out, votes in, agreement, verdicts.
+
+* :mod:`labeling.qc.pairwise`: the "which transcript is better" labeling
+  config, tasks, one vote per annotator, majority per pair.
+* :mod:`labeling.qc.export`: reading Label Studio's JSON export (a file or the API's).
+* :mod:`labeling.qc.review`: which tasks go to a second annotator.
+* :mod:`labeling.qc.agreement`: percent agreement, Cohen's kappa, disagreements.
+* :mod:`labeling.qc.tasks`: a batch's mined pairs as tasks with the model's pick predicted.
+* :mod:`labeling.qc.verdicts`: a batch's annotated tasks as verdict rows, merged into pairs.
+
+The HTTP side is :class:`resources.label_studio.LabelStudio`; the assets are
+``assets/qc.py``.
+"""

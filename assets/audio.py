@@ -10,8 +10,8 @@ import sql
 from assets.common import batches, progress_logger
 from labeling.asr_labels import NBestParams, hypothesis_rows
 from labeling.media import load_audio_16k
-from resources import model_registry
 from resources.model_hub import ModelHub
+from resources.registry import ModelRegistry
 from resources.warehouse import Warehouse
 
 FAMILY = "asr"  # the model family that labels speech and is trained on it
@@ -43,14 +43,14 @@ def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None
        code_version=f"1-{sql.digest(CLIPS_SQL, 'schema/asr_hypotheses')}")
 def asr_hypotheses(
     context: AssetExecutionContext, config: HypothesesConfig, warehouse: Warehouse,
-    model_hub: ModelHub,
+    model_hub: ModelHub, model_registry: ModelRegistry,
 ) -> MaterializeResult:
     """Beam N-best plus temperature samples per clip, each with its average token log-prob."""
     batch = context.partition_key
     clips = load_clips(warehouse, batch)
-    promoted = model_registry.current_promoted(warehouse, FAMILY)
+    promoted = model_registry.champion(FAMILY)
     asr = model_hub.load_asr(config.model or (promoted["checkpoint"] if promoted else None))
-    round_ = model_registry.current_round(warehouse, FAMILY)
+    round_ = model_registry.current_round(FAMILY)
     context.log.info(f"{len(clips)} clips, model {asr.name}, round {round_}")
     params = NBestParams(config.num_beams, config.num_samples, config.temperature,
                          config.seed, config.batch_size, config.include_greedy)

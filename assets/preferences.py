@@ -11,7 +11,7 @@ from assets.audio import FAMILY
 from assets.common import batches
 from labeling.label_studio import aggregate, read_pairwise_export
 from labeling.qc.verdicts import apply_verdicts, preferences_from_rows
-from resources import model_registry
+from resources.registry import ModelRegistry
 from resources.warehouse import Warehouse
 from training.pairs import PairConfig
 from training.preference_data import (
@@ -51,7 +51,8 @@ def _stamp(rows: list[dict]) -> list[dict]:
 @asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],
        code_version=f"2-{sql.digest(HYPS_SQL, VERDICTS_SQL, 'schema/preference_pairs')}")
 def preference_pairs(
-    context: AssetExecutionContext, config: PairsConfig, warehouse: Warehouse
+    context: AssetExecutionContext, config: PairsConfig, warehouse: Warehouse,
+    model_registry: ModelRegistry,
 ) -> MaterializeResult:
     """Chosen/rejected transcripts per clip, exported as JSONL and a `datasets` dataset.
 
@@ -73,7 +74,7 @@ def preference_pairs(
         human += human_pairs(aggregate(read_pairwise_export(config.label_studio_export)),
                              clips_audio)
     rows, replaced = apply_verdicts(rows, human)
-    round_ = model_registry.current_round(warehouse, FAMILY)
+    round_ = model_registry.current_round(FAMILY)
     rows = [{**r, "round": r.get("round") or round_} for r in rows]
     warehouse.write_partition("preference_pairs", batch, _stamp(rows))
     paths = export_pairs(rows, warehouse.report_dir("preference_pairs", batch))

@@ -30,8 +30,8 @@ from assets.audio import FAMILY
 from assets.common import png_markdown, progress_logger, tags_json
 from labeling.media import load_audio_16k
 from pipelines.partitions import loops
-from resources import model_registry
 from resources.model_hub import ModelHub
+from resources.registry import ModelRegistry
 from resources.warehouse import Warehouse
 from training import eval_cache
 from training.evaluate import evaluate_clips
@@ -56,13 +56,13 @@ class LoopEvalConfig(Config):
        code_version="2")
 def asr_eval(
     context: AssetExecutionContext, config: LoopEvalConfig, warehouse: Warehouse,
-    model_hub: ModelHub,
+    model_hub: ModelHub, model_registry: ModelRegistry,
 ) -> MaterializeResult:
     """WER/CER of incumbent, SFT and candidate on the eval batches, per group; the decision."""
     loop = context.partition_key
     snap = warehouse.read_output("speech_training_set", loop)
     clips = [{**c, "tags": json.loads(c["tags"])} for c in read_jsonl(f"{snap['dir']}/eval.jsonl")]
-    models = _contenders(config.candidate, loop, warehouse, model_hub)
+    models = _contenders(config.candidate, loop, warehouse, model_registry, model_hub)
     run, now, reports, reused = loop, datetime.now(UTC), {}, []
     cache = warehouse.report_dir("asr_eval", "transcripts")
     for label, entry in models.items():
@@ -81,15 +81,16 @@ def asr_eval(
             reused.append(entry["model_id"])
             context.log.info(f"{label} {entry['model_id']}: transcripts of these clips by this "
                              "checkpoint reused from an earlier evaluation")
-        _write_rows(warehouse, utterances, clips, label, entry["model_id"], run, now)
+        _write_rows(warehouse, utterances, clips, label, entry["model_id"], run, now,
+                    model_registry.current_round(FAMILY))
         reports[label] = grouped_scores(utterances, config.group_by)
     decision = decide(reports["candidate"], reports["incumbent"], config.max_wer_increase)
     for label in ("sft", "candidate"):
         # the SFT model's row keeps the scores of the loop it was trained in: a later RL run
         # that shows it again as a column must not rewrite whom it competed against
         if label in models and (label == "candidate" or _unscored(
-                model_registry.get(warehouse, models[label]["model_id"]))):
-            model_registry.update(warehouse, models[label]["model_id"],
+                model_registry.get(models[label]["model_id"]))):
+            model_registry.update(models[label]["model_id"],
                                   eval_wer=reports[label].overall.wer,
                                   eval_cer=reports[label].overall.cer,
                                   incumbent=models["incumbent"]["model_id"],
@@ -123,14 +124,14 @@ CANDIDATES = {"preference": "whisper_preference_model", "rl": "whisper_rl_model"
               "sft": "whisper_sft_model"}
 
 
-def _contenders(candidate: str, loop: str, warehouse: Warehouse,
+def _contenders(candidate: str, loop: str, warehouse: Warehouse, registry: ModelRegistry,
                 model_hub: ModelHub) -> dict[str, dict]:
     """incumbent, sft (when this loop trained one), start (the candidate's starting model,
     when neither of those) and candidate: {label: {model_id, checkpoint}}, in the table's
     column order."""
     if candidate not in CANDIDATES:
         raise ValueError(f"candidate must be one of {list(CANDIDATES)}, got {candidate!r}")
-    promoted = model_registry.current_promoted(warehouse, FAMILY)
+    promoted = registry.champion(FAMILY)
     baseline = model_hub.resolve(None)
     incumbent = ({"model_id": promoted["model_id"], "checkpoint": promoted["checkpoint"]}
                  if promoted else {"model_id": "baseline", "checkpoint": baseline})
@@ -145,17 +146,17 @@ def _contenders(candidate: str, loop: str, warehouse: Warehouse,
                                 f"{source} for it first.")
     start = chosen.pop("base_model", None)
     if start and start not in {m["checkpoint"] for m in out.values()}:
-        out["start"] = {"model_id": _model_id_of(warehouse, start, baseline),
+        out["start"] = {"model_id": _model_id_of(registry, start, baseline),
                         "checkpoint": start}
     out["candidate"] = chosen
     return out
 
 
-def _model_id_of(warehouse: Warehouse, checkpoint: str, baseline: str) -> str:
+def _model_id_of(registry: ModelRegistry, checkpoint: str, baseline: str) -> str:
     """The registry's id for a checkpoint ('baseline' for the hub's; else the path itself)."""
     if checkpoint == baseline:
         return "baseline"
-    ids = [m["model_id"] for m in model_registry.all_models(warehouse)
+    ids = [m["model_id"] for m in registry.all_models(FAMILY)
            if m["checkpoint"] == checkpoint]
     return ids[0] if ids else checkpoint
 
@@ -180,10 +181,9 @@ def _label(label: str, entry: dict) -> str:
 
 
 def _write_rows(warehouse: Warehouse, utterances: list[dict], clips: list[dict], label: str,
-                model_id: str, run: str, now: datetime) -> None:
-    """Per-utterance rows into `asr_eval`, one shard per (model, run) in each eval batch."""
+                model_id: str, run: str, now: datetime, round_: int) -> None:
+    """Per-utterance rows into `asr_eval`, one shard per (model, loop) in each eval batch."""
     batch_of = {c["clip_id"]: c["batch"] for c in clips}
-    round_ = model_registry.current_round(warehouse, FAMILY)
     for batch in sorted(set(batch_of.values())):
         rows = [{**u, "tags": tags_json(u["tags"]),
                  "eval_name": label, "model": model_id, "created_at": now, "round": round_}
@@ -192,7 +192,8 @@ def _write_rows(warehouse: Warehouse, utterances: list[dict], clips: list[dict],
 
 
 @asset(group_name="evaluation", partitions_def=loops, deps=["asr_eval"], code_version="2")
-def promoted_model(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+def promoted_model(context: AssetExecutionContext, warehouse: Warehouse,
+                   model_registry: ModelRegistry) -> MaterializeResult:
     """The model that now labels data and that the next candidate must beat."""
     loop = context.partition_key
     evaluation = warehouse.read_output("asr_eval", loop)
@@ -201,13 +202,13 @@ def promoted_model(context: AssetExecutionContext, warehouse: Warehouse) -> Mate
         raise Failure(f"{candidate['model_id']} is not promoted: {decision['reason']}.",
                       metadata={"report": MetadataValue.path(evaluation["report"])})
     judged_against = evaluation["models"]["incumbent"]["model_id"]
-    champion = model_registry.current_promoted(warehouse, FAMILY)
+    champion = model_registry.champion(FAMILY)
     now = champion["model_id"] if champion else "baseline"
     if now != judged_against:
         raise Failure(f"{candidate['model_id']} is not promoted: it was judged against "
                       f"{judged_against}, but {now} was promoted since (by another loop). "
                       f"Materialize asr_eval for loop {loop} again to judge it against {now}.")
-    row = model_registry.update(warehouse, candidate["model_id"], promoted=True)
+    row = model_registry.promote(FAMILY, candidate["model_id"])
     warehouse.write_output("promoted_model", loop, {"model_id": row["model_id"],
                                                     "checkpoint": row["checkpoint"],
                                                     "promoted_at": row["promoted_at"]})

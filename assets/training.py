@@ -23,8 +23,8 @@ from pydantic import Field
 import sql
 from assets.common import png_markdown
 from pipelines.partitions import family_of, loops
-from resources import model_registry
 from resources.model_hub import ModelHub
+from resources.registry import ModelRegistry
 from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
 from training.curves import bucket_summary, plot_curves, read_metrics
@@ -104,16 +104,16 @@ class SFTConfig(Config):
        code_version="3")
 def whisper_sft_model(
     context: AssetExecutionContext, config: SFTConfig, warehouse: Warehouse,
-    model_hub: ModelHub, training_launcher: TrainingLauncher,
+    model_hub: ModelHub, training_launcher: TrainingLauncher, model_registry: ModelRegistry,
 ) -> MaterializeResult:
     """Cold-start SFT: teacher-forced cross-entropy on the training set's verified transcripts."""
     loop = context.partition_key
     snap = warehouse.read_output("speech_training_set", loop)
-    base = _base_model(config.base_model, loop, warehouse, model_hub)
+    base = _base_model(config.base_model, loop, warehouse, model_registry, model_hub)
     settings = {"learning_rate": config.learning_rate, "max_steps": config.max_steps,
                 "batch_size": config.batch_size, "warmup_steps": config.warmup_steps,
                 "seed": config.seed}
-    return _train(context, warehouse, training_launcher, "sft", base, snap,
+    return _train(context, warehouse, model_registry, training_launcher, "sft", base, snap,
                   f"{snap['dir']}/sft.jsonl", settings, save_every=config.save_every)
 
 
@@ -137,7 +137,7 @@ class PreferenceTrainingConfig(Config):
        deps=["speech_training_set", "whisper_sft_model"], code_version="3")
 def whisper_preference_model(
     context: AssetExecutionContext, config: PreferenceTrainingConfig, warehouse: Warehouse,
-    model_hub: ModelHub, training_launcher: TrainingLauncher,
+    model_hub: ModelHub, training_launcher: TrainingLauncher, model_registry: ModelRegistry,
 ) -> MaterializeResult:
     """Whisper tuned with DPO or MPO on the training set's preference pairs."""
     loop = context.partition_key
@@ -145,12 +145,12 @@ def whisper_preference_model(
     if not snap["counts"]["pairs"]:
         raise TrainingSetError(f"The training set {snap['dir']} has no preference pairs: run "
                                "`rlfoundry job speech_data --batch NAME` on the train batches.")
-    base = _base_model(config.base_model, loop, warehouse, model_hub)
+    base = _base_model(config.base_model, loop, warehouse, model_registry, model_hub)
     settings = {"beta": config.beta, "learning_rate": config.learning_rate,
                 "max_steps": config.max_steps, "batch_size": config.batch_size,
                 "sft_weight": config.sft_weight, "seed": config.seed}
-    return _train(context, warehouse, training_launcher, config.objective, base, snap,
-                  f"{snap['dir']}/pairs.jsonl", settings, save_every=config.save_every)
+    return _train(context, warehouse, model_registry, training_launcher, config.objective, base,
+                  snap, f"{snap['dir']}/pairs.jsonl", settings, save_every=config.save_every)
 
 
 class RLConfig(Config):
@@ -193,26 +193,27 @@ class RLConfig(Config):
        code_version="3")
 def whisper_rl_model(
     context: AssetExecutionContext, config: RLConfig, warehouse: Warehouse,
-    model_hub: ModelHub, training_launcher: TrainingLauncher,
+    model_hub: ModelHub, training_launcher: TrainingLauncher, model_registry: ModelRegistry,
 ) -> MaterializeResult:
     """Online RL (GRPO or MWER) on the training set's verified transcripts, with rewards,
     entropy and KL curves; an entropy collapse stops it at the last good checkpoint."""
     loop = context.partition_key
     snap = warehouse.read_output("speech_training_set", loop)
-    base = _base_model(config.base_model, loop, warehouse, model_hub)
+    base = _base_model(config.base_model, loop, warehouse, model_registry, model_hub)
     settings = {k: getattr(config, k) for k in (
         "learning_rate", "max_steps", "batch_size", "num_generations", "rollout_temperature",
         "grpo_variant", "epsilon_high", "kl_beta", "reward_weights", "nbest_size",
         "entropy_stop_fraction", "seed", "curriculum", "curriculum_threshold")}
-    return _train(context, warehouse, training_launcher, config.objective, base, snap,
-                  f"{snap['dir']}/sft.jsonl", settings, save_every=config.save_every)
+    return _train(context, warehouse, model_registry, training_launcher, config.objective, base,
+                  snap, f"{snap['dir']}/sft.jsonl", settings, save_every=config.save_every)
 
 
 STAGES = {"sft": ("whisper_sft_model", ("sft",)),
           "preference": ("whisper_preference_model", ("dpo", "mpo"))}
 
 
-def _base_model(name: str, loop: str, warehouse: Warehouse, model_hub: ModelHub) -> str:
+def _base_model(name: str, loop: str, warehouse: Warehouse, registry: ModelRegistry,
+                model_hub: ModelHub) -> str:
     """A model path from the config's name: '', 'sft', 'preference', 'promoted', or a path/id.
 
     'sft' and 'preference' are this loop's model of that stage when it trained one, else the
@@ -224,7 +225,8 @@ def _base_model(name: str, loop: str, warehouse: Warehouse, model_hub: ModelHub)
         try:
             return warehouse.read_output(asset_name, loop)["checkpoint"]
         except FileNotFoundError:
-            row = model_registry.newest(warehouse, family_of(loop), stages)
+            row = next((m for m in registry.all_models(family_of(loop))
+                        if m["stage"] in stages), None)  # newest first
             if row is None:
                 raise FileNotFoundError(
                     f"No {name} model to start from: loop {loop!r} trained none and the "
@@ -232,13 +234,13 @@ def _base_model(name: str, loop: str, warehouse: Warehouse, model_hub: ModelHub)
                     "`rlfoundry run` (SFT, then DPO) first.") from None
             return row["checkpoint"]
     if name == "promoted":
-        row = model_registry.current_promoted(warehouse, family_of(loop))
+        row = registry.champion(family_of(loop))
         return row["checkpoint"] if row else model_hub.resolve(None)
     return model_hub.resolve(name or None)
 
 
-def _train(context: AssetExecutionContext, warehouse: Warehouse, launcher: TrainingLauncher,
-           objective: str, base: str, snap: dict, data: str,
+def _train(context: AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry,
+           launcher: TrainingLauncher, objective: str, base: str, snap: dict, data: str,
            settings: dict[str, Any], save_every: int | None = None) -> MaterializeResult:
     """Run one training job through Pipes, register the checkpoint, and report curves."""
     asset_name, loop = context.asset_key.path[-1], context.partition_key
@@ -250,17 +252,19 @@ def _train(context: AssetExecutionContext, warehouse: Warehouse, launcher: Train
     reported = launcher.launch(context, train_config).get_materialize_result()
     metrics = {k: v.value if hasattr(v, "value") else v
                for k, v in (reported.metadata or {}).items()}
-    checkpoint = str(metrics["checkpoint"])
-    model_registry.record(warehouse, family=family_of(loop), loop=loop, model_id=model_id,
-                          stage=objective, checkpoint=checkpoint,
-                          base_model=base, train_batches=snap["train_batches"],
-                          eval_batches=snap["eval_batches"],
-                          config={**train_config, "snapshot": snap["dir"]},
-                          run_id=context.run_id, train_metrics=metrics)
-    warehouse.write_output(asset_name, loop, {"model_id": model_id, "checkpoint": checkpoint,
-                                         "base_model": base, "snapshot": snap["dir"],
-                                         "stop_reason": metrics.get("stop_reason") or ""})
+    checkpoint, family = str(metrics["checkpoint"]), family_of(loop)
     curves = plot_curves(out / "metrics.jsonl", out / "curves.png")
+    recorded = {**train_config, "snapshot": snap["dir"], "dagster_run": context.run_id}
+    run_id = registry.log_training_run(family, stage=objective, loop=loop, config=recorded,
+                                       data_snapshot=snap, metrics_path=out / "metrics.jsonl",
+                                       curves_png=curves)
+    version = registry.record(family, model_id=model_id, stage=objective, checkpoint=checkpoint,
+                              base_model=base, train_batches=snap["train_batches"],
+                              eval_batches=snap["eval_batches"], config=recorded,
+                              run_id=run_id, loop=loop, train_metrics=metrics)
+    warehouse.write_output(asset_name, loop, {"model_id": model_id, "checkpoint": checkpoint,
+                                              "base_model": base, "snapshot": snap["dir"],
+                                              "stop_reason": metrics.get("stop_reason") or ""})
     by_bucket = bucket_summary(read_metrics(out / "metrics.jsonl"))
     if by_bucket:  # a curriculum run: how big each bucket is and how its reward moved
         metrics_meta = {"bucket_sizes": MetadataValue.json(snap.get("buckets", {})),
@@ -271,6 +275,8 @@ def _train(context: AssetExecutionContext, warehouse: Warehouse, launcher: Train
         **metrics_meta,
         **(reported.metadata or {}),
         "model_id": model_id,
+        "registered": MetadataValue.text(f"{version['name']} version {version['version']}"),
+        "mlflow_run": MetadataValue.text(run_id),
         "base_model": MetadataValue.path(base),
         "train_batches": MetadataValue.json(snap["train_batches"]),
         "config": MetadataValue.json(train_config),

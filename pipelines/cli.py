@@ -198,10 +198,9 @@ def models() -> None:
 def list_models() -> None:
     """Every trained checkpoint: round, objective, starting model, dev WER, promotion."""
     from pipelines.models_cli import registry_table
-    from resources import model_registry
-    from resources.warehouse import Warehouse
+    from resources.registry import ModelRegistry
 
-    click.echo(registry_table(model_registry.all_models(Warehouse())))
+    click.echo(registry_table(ModelRegistry().all_models()))
 
 
 @models.command("import-ct2")

@@ -17,6 +17,7 @@ from pipelines.automation import inbox_manifests, loop_after_nightly_relabel, ni
 from pipelines.jobs import JOBS
 from resources.label_studio import LabelStudio
 from resources.model_hub import ModelHub
+from resources.registry import ModelRegistry
 from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
 
@@ -28,5 +29,6 @@ defs = Definitions(
     schedules=[nightly_retrain],
     sensors=[inbox_manifests, loop_after_nightly_relabel],
     resources={"warehouse": Warehouse(), "model_hub": ModelHub(),
-               "training_launcher": TrainingLauncher(), "label_studio": LabelStudio()},
+               "training_launcher": TrainingLauncher(), "label_studio": LabelStudio(),
+               "model_registry": ModelRegistry()},
 )

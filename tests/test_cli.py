@@ -110,7 +110,9 @@ def test_run_labels_trains_evaluates_and_promotes_a_users_batches(
     assert re.search(r"check asr_eval.asr_eval_candidate_not_worse \[asr-\d{8}-\d{6}-[0-9a-f]{4}\]"
                      r": passed - candidate WER", out)
     warehouse = Warehouse(root=str(home / "warehouse"))
-    stages = warehouse.fetch("SELECT stage, promoted FROM model_registry ORDER BY 1")
+    from resources.registry import ModelRegistry
+
+    stages = sorted((m["stage"], m["champion"]) for m in ModelRegistry().all_models("asr"))
     assert stages == [("dpo", True), ("sft", False)]
     assert warehouse.batches_by_role() == {"train": ["calls"], "eval": ["held-out"]}
     # a labeled batch is not labeled again unless asked
@@ -146,17 +148,16 @@ def test_run_refuses_unregistered_batches_and_job_checks_partitioning(home, mani
 
 
 def test_models_list_shows_lineage_and_promotion(home):
-    from resources import model_registry
-    from resources.warehouse import Warehouse
+    from resources.registry import ModelRegistry
 
     assert "No trained models yet" in invoke("models", "list")
-    wh = Warehouse()
-    model_registry.record(wh, family="asr", model_id="sft-a", stage="sft", checkpoint="/m/sft-a",
-                          base_model="/hub/tiny", train_batches=["b"], config={}, run_id="r")
-    model_registry.record(wh, family="asr", model_id="grpo-b", stage="grpo", checkpoint="/m/grpo-b",
-                          base_model="/m/sft-a", train_batches=["b"], config={}, run_id="r")
-    model_registry.update(wh, "grpo-b", eval_wer=0.25, incumbent="baseline",
-                          incumbent_wer=0.5, promoted=True)
+    registry = ModelRegistry()
+    registry.record("asr", model_id="sft-a", stage="sft", checkpoint="/m/sft-a",
+                    base_model="/hub/tiny", train_batches=["b"], config={})
+    registry.record("asr", model_id="grpo-b", stage="grpo", checkpoint="/m/grpo-b",
+                    base_model="/m/sft-a", train_batches=["b"], config={})
+    registry.update("grpo-b", eval_wer=0.25, incumbent="baseline", incumbent_wer=0.5)
+    registry.promote("asr", "grpo-b")
     lines = invoke("models", "list").splitlines()
     sft, grpo = lines[2].split(), lines[3].split()
     assert sft[:4] == ["1", "sft-a", "sft", "baseline"] and sft[-1] == "-"

@@ -15,7 +15,8 @@ MODULES = [
     "training.reward_composite", "training.grpo", "training.mwer", "training.monitors",
     "training.curriculum",
     "training.promotion", "training.training_set", "training.preference_data",
-    "resources.model_registry", "pipelines.inbox", "training.config", "training.data",
+    "resources.training_runs", "pipelines.partitions", "pipelines.inbox", "training.config",
+    "training.data",
     "training.curves", "pipelines.models_cli", "training.eval_cache", "training.text_table",
 ]
 

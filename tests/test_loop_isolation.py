@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from labeling.testing import write_manifest, write_tone
-from resources import model_registry
+from resources.registry import ModelRegistry
 from resources.warehouse import Warehouse
 
 
@@ -88,11 +88,11 @@ def test_two_loops_at_once_each_gate_and_promote_only_their_own_candidate(env, t
         evaluation = warehouse.read_output("asr_eval", loop)
         assert evaluation["models"]["candidate"]["model_id"] == f"dpo-{loop}"
         assert evaluation["decision"]["passed"] is passed
-        sft = model_registry.get(warehouse, f"sft-{loop}")
-        assert json.loads(sft["config"])["max_steps"] == steps and sft["loop"] == loop
-    champion = model_registry.current_promoted(warehouse, "asr")
+        sft = ModelRegistry().get(f"sft-{loop}")
+        assert sft["config"]["max_steps"] == steps and sft["loop"] == loop
+    champion = ModelRegistry().champion("asr")
     assert champion["model_id"] == f"dpo-{loop_a}"
-    assert not model_registry.get(warehouse, f"dpo-{loop_b}")["promoted"]
+    assert not ModelRegistry().get(f"dpo-{loop_b}")["promoted"]
     assert f"NOT PROMOTED dpo-{loop_b}" in logs[1] and f"PROMOTED dpo-{loop_a}" in logs[0]
 
 
@@ -134,7 +134,6 @@ def test_killing_a_loop_mid_training_leaves_nothing_running_and_it_resumes(env, 
     assert f"PROMOTED dpo-{loop}" in result.stdout
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").open()]
     assert steps == list(range(1, 151))  # one curve, no step twice
-    warehouse = Warehouse()
-    ids = [m["model_id"] for m in model_registry.all_models(warehouse) if m["loop"] == loop]
+    ids = [m["model_id"] for m in ModelRegistry().all_models("asr") if m["loop"] == loop]
     assert sorted(ids) == sorted([f"sft-{loop}", f"dpo-{loop}"])  # registered once each
-    assert model_registry.get(warehouse, f"sft-{loop}")["train_metrics"]
+    assert ModelRegistry().get(f"sft-{loop}")["train_metrics"]

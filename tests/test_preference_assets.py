@@ -31,15 +31,24 @@ def batch(warehouse):
     return "b1"
 
 
-def run(assets, warehouse, batch, config=None):
+@pytest.fixture
+def run(registry):
+    """Materialize assets for a batch with this test's warehouse and registry."""
+    def run_(assets, warehouse, batch, config=None):
+        _run(assets, warehouse, batch, registry, config)
+    return run_
+
+
+def _run(assets, warehouse, batch, registry, config=None):
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(BATCHES, [batch])
         result = materialize(assets, partition_key=batch, instance=instance,
-                             resources={"warehouse": warehouse}, run_config=config or {})
+                             resources={"warehouse": warehouse, "model_registry": registry},
+                             run_config=config or {})
     assert result.success
 
 
-def test_pairs_are_mined_per_clip_and_exported_for_trainers(warehouse, batch):
+def test_pairs_are_mined_per_clip_and_exported_for_trainers(warehouse, batch, run):
     run([preference_pairs], warehouse, batch)
     rows = warehouse.fetch_dicts("SELECT * FROM preference_pairs ORDER BY margin DESC")
     assert [(r["chosen"], r["rejected"]) for r in rows] == [
@@ -54,7 +63,7 @@ def test_pairs_are_mined_per_clip_and_exported_for_trainers(warehouse, batch):
     assert load_from_disk(str(out / "pairs_dataset")).num_rows == 2
 
 
-def test_human_preferences_from_label_studio_join_the_table(warehouse, batch, tmp_path):
+def test_human_preferences_from_label_studio_join_the_table(warehouse, batch, tmp_path, run):
     export = tmp_path / "export.json"
     clip = "b" * 64
     export.write_text(json.dumps([{
@@ -74,20 +83,22 @@ def test_human_preferences_from_label_studio_join_the_table(warehouse, batch, tm
     assert human["annotators"] == ["1", "2"] and human["agreement"] == 1.0
 
 
-def test_a_malformed_label_studio_export_fails_and_writes_nothing(warehouse, batch, tmp_path):
+def test_a_malformed_label_studio_export_fails_and_writes_nothing(warehouse, batch, tmp_path,
+                                                                  registry):
     export = tmp_path / "export.json"
     export.write_text('{"not": "a list"}')
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(BATCHES, [batch])
         result = materialize([preference_pairs], partition_key=batch, instance=instance,
-                             resources={"warehouse": warehouse}, raise_on_error=False,
+                             resources={"warehouse": warehouse, "model_registry": registry},
+                             raise_on_error=False,
                              run_config={"ops": {"preference_pairs": {"config": {
                                  "label_studio_export": str(export)}}}})
     assert not result.success
     assert warehouse.fetch("SELECT count(*) FROM preference_pairs") == [(0,)]
 
 
-def test_reward_components_per_labeled_hypothesis(warehouse, batch):
+def test_reward_components_per_labeled_hypothesis(warehouse, batch, run):
     run([reward_shaping], warehouse, batch)
     rows = warehouse.fetch_dicts("SELECT * FROM reward_shaping ORDER BY clip_id, rank")
     assert len(rows) == 6  # the unlabeled clip has no rewards

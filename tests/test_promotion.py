@@ -58,17 +58,15 @@ def test_comparison_table_has_one_column_per_model_and_the_change(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def _trained(warehouse, asset, model_id, checkpoint, base):
-    from resources import model_registry
-
-    model_registry.record(warehouse, family="asr", model_id=model_id,
-                          stage=model_id.split("-")[0], checkpoint=str(checkpoint),
-                          base_model=str(base), train_batches=["b"], config={}, run_id="r")
+def _trained(warehouse, registry, asset, model_id, checkpoint, base):
+    registry.record("asr", model_id=model_id, stage=model_id.split("-")[0],
+                    checkpoint=str(checkpoint), base_model=str(base), train_batches=["b"],
+                    config={})
     warehouse.write_output(asset, "asr-l1", {"model_id": model_id, "checkpoint": str(checkpoint),
                                              "base_model": str(base)})
 
 
-def test_the_eval_shows_the_model_an_rl_candidate_started_from(warehouse, tmp_path):
+def test_the_eval_shows_the_model_an_rl_candidate_started_from(warehouse, registry, tmp_path):
     """GRPO from DPO: the table has the DPO model too, so 'lowered WER from its start' shows."""
     from assets.promotion import _contenders
     from resources.model_hub import ModelHub
@@ -76,16 +74,17 @@ def test_the_eval_shows_the_model_an_rl_candidate_started_from(warehouse, tmp_pa
     hub = ModelHub(baseline_asr=str(tmp_path))
     base = str(tmp_path)  # the hub's baseline: the incumbent until something is promoted
     sft, dpo, rl = (tmp_path / n for n in ("sft", "dpo", "rl"))
-    _trained(warehouse, "whisper_sft_model", "sft-1", sft, base)
-    _trained(warehouse, "whisper_preference_model", "dpo-1", dpo, sft)
-    _trained(warehouse, "whisper_rl_model", "grpo-1", rl, dpo)
-    models = _contenders("rl", "asr-l1", warehouse, hub)
+    _trained(warehouse, registry, "whisper_sft_model", "sft-1", sft, base)
+    _trained(warehouse, registry, "whisper_preference_model", "dpo-1", dpo, sft)
+    _trained(warehouse, registry, "whisper_rl_model", "grpo-1", rl, dpo)
+    models = _contenders("rl", "asr-l1", warehouse, registry, hub)
     assert list(models) == ["incumbent", "sft", "start", "candidate"]
     assert models["start"] == {"model_id": "dpo-1", "checkpoint": str(dpo)}
     assert models["candidate"] == {"model_id": "grpo-1", "checkpoint": str(rl)}
     # from SFT, or a DPO candidate from SFT: the start is already a column
-    _trained(warehouse, "whisper_rl_model", "grpo-2", rl, sft)
-    assert list(_contenders("rl", "asr-l1", warehouse, hub)) == ["incumbent", "sft", "candidate"]
-    assert list(_contenders("preference", "asr-l1", warehouse, hub)) == [
-        "incumbent", "sft", "candidate"]
-    assert list(_contenders("sft", "asr-l1", warehouse, hub)) == ["incumbent", "candidate"]
+    _trained(warehouse, registry, "whisper_rl_model", "grpo-2", rl, sft)
+    columns = {c: list(_contenders(c, "asr-l1", warehouse, registry, hub))
+               for c in ("rl", "preference", "sft")}
+    assert columns == {"rl": ["incumbent", "sft", "candidate"],
+                       "preference": ["incumbent", "sft", "candidate"],
+                       "sft": ["incumbent", "candidate"]}

@@ -149,7 +149,7 @@ def test_apply_verdicts_replaces_the_mined_pair_in_either_direction():
 # --------------------------------------------------------------------------- preference_pairs
 
 
-def test_preference_pairs_uses_the_pulled_verdicts(warehouse):
+def test_preference_pairs_uses_the_pulled_verdicts(warehouse, registry):
     now = datetime.now(UTC)
     clip = "a" * 64
     warehouse.write_partition("audio_clips", "b1", [{
@@ -165,7 +165,8 @@ def test_preference_pairs_uses_the_pulled_verdicts(warehouse):
         with DagsterInstance.ephemeral() as instance:
             instance.add_dynamic_partitions(BATCHES, ["b1"])
             assert materialize([preference_pairs], partition_key="b1", instance=instance,
-                               resources={"warehouse": warehouse}).success
+                               resources={"warehouse": warehouse,
+                                          "model_registry": registry}).success
         return warehouse.fetch_dicts("SELECT * FROM preference_pairs ORDER BY chosen, rejected")
 
     mined = run()

@@ -29,7 +29,6 @@ from assets.training import (
 )
 from labeling.testing import write_tone
 from pipelines.partitions import BATCHES, LOOPS
-from resources import model_registry
 from resources.model_hub import ModelHub
 from resources.training_launcher import TrainingLauncher
 from training.training_set import TrainingSetError
@@ -51,7 +50,7 @@ def _clips(tmp_path, batch, refs, tags):
 
 
 @pytest.fixture
-def loop_env(warehouse, tmp_path, tiny_whisper_dir):
+def loop_env(warehouse, tmp_path, tiny_whisper_dir, registry):
     """A train batch with hypotheses and pairs, an eval batch, both registered."""
     train = _clips(tmp_path, "b", ["the cat sat on the mat", "good morning everyone",
                                    "see you tomorrow"], [{}])
@@ -66,6 +65,7 @@ def loop_env(warehouse, tmp_path, tiny_whisper_dir):
          "text": text, "avg_logprob": -0.5, "num_tokens": 4, "created_at": NOW}
         for c in train for r, text in enumerate([c["text"], c["text"].split()[0]])])
     resources = {"warehouse": warehouse, "training_launcher": TrainingLauncher(),
+                 "model_registry": registry,
                  "model_hub": ModelHub(cache_dir=str(tmp_path / "models"),
                                        baseline_asr=str(tiny_whisper_dir))}
     instance = DagsterInstance.ephemeral()
@@ -91,7 +91,7 @@ def _meta(result, asset):
     return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
 
 
-def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
+def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse, registry):
     instance, resources = loop_env
     # round 1 (baseline labels): mined pairs only; hard negatives start with round 2
     assert warehouse.fetch("SELECT DISTINCT source, round FROM preference_pairs") == [
@@ -104,21 +104,21 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     sft, dpo = _meta(result, "whisper_sft_model"), _meta(result, "whisper_preference_model")
     assert "data:image/png;base64," in sft["curves"] and "data:image/png" in dpo["curves"]
     # DPO starts from the SFT checkpoint, which is also its frozen reference
-    assert dpo["base_model"] == model_registry.get(warehouse, sft["model_id"])["checkpoint"]
+    assert dpo["base_model"] == registry.get(sft["model_id"])["checkpoint"]
     evaluation = _meta(result, "asr_eval")
     assert "| accent | gb |" in evaluation["table"] and "baseline WER" in evaluation["table"]
     promoted = _meta(result, "promoted_model")
     assert promoted["model_id"] == dpo["model_id"] and promoted["replaces"] == "baseline"
-    row = model_registry.current_promoted(warehouse, "asr")
+    row = registry.champion("asr")
     assert row["model_id"] == dpo["model_id"] and list(row["train_batches"]) == ["b"]
-    assert row["eval_wer"] is not None and json.loads(row["config"])["objective"] == "dpo"
-    assert not model_registry.get(warehouse, sft["model_id"])["promoted"]
+    assert row["eval_wer"] is not None and row["config"]["objective"] == "dpo"
+    assert not registry.get(sft["model_id"])["promoted"]
     WhisperForConditionalGeneration.from_pretrained(row["checkpoint"])
     rows = warehouse.fetch("SELECT DISTINCT eval_name FROM asr_eval WHERE batch = 'dev'")
     assert {r[0] for r in rows} == {"incumbent", "sft", "candidate"}
 
     # round 2: the promoted model relabels the train batch; its worst clips become hard negatives
-    assert model_registry.current_round(warehouse, "asr") == 2
+    assert registry.current_round("asr") == 2
     relabel = materialize([asr_hypotheses, preference_pairs], partition_key="b",
                           instance=instance, resources=resources, run_config={"ops": {
                               "asr_hypotheses": {"config": {"num_beams": 2, "num_samples": 2}},
@@ -150,12 +150,12 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse):
     assert set(_meta(rl, "asr_eval")["transcripts_reused"]) == {dpo["model_id"]}
     assert "sft-asr-l1" not in _meta(rl, "asr_eval")["table"]
     # shown again as a column, the SFT model keeps the incumbent of its own loop
-    assert model_registry.get(warehouse, sft["model_id"])["incumbent"] == "baseline"
-    promoted_now = model_registry.current_promoted(warehouse, "asr")
+    assert registry.get(sft["model_id"])["incumbent"] == "baseline"
+    promoted_now = registry.champion("asr")
     assert promoted_now["stage"] == "grpo" and promoted_now["round"] == 2
 
 
-def test_a_worse_candidate_is_blocked_and_never_promoted(loop_env, warehouse):
+def test_a_worse_candidate_is_blocked_and_never_promoted(loop_env, warehouse, registry):
     instance, resources = loop_env
     # demand an impossible gain: the candidate counts as worse than the incumbent
     result = materialize(LOOP, instance=instance, resources=resources, partition_key="asr-l1",
@@ -168,11 +168,11 @@ def test_a_worse_candidate_is_blocked_and_never_promoted(loop_env, warehouse):
     assert "worse than incumbent" in checks["asr_eval_candidate_not_worse"].description
     assert not [e for e in result.get_asset_materialization_events()
                 if e.asset_key.path[-1] == "promoted_model"]
-    assert model_registry.current_promoted(warehouse, "asr") is None
+    assert registry.champion("asr") is None
     # materialized on its own (no check in the run), promoted_model refuses too
     alone = materialize([promoted_model], instance=instance, resources=resources,
                         partition_key="asr-l1", raise_on_error=False)
-    assert not alone.success and model_registry.current_promoted(warehouse, "asr") is None
+    assert not alone.success and registry.champion("asr") is None
 
 
 def test_training_set_refuses_an_eval_batch_that_is_also_trained_on(loop_env):
@@ -183,7 +183,7 @@ def test_training_set_refuses_an_eval_batch_that_is_also_trained_on(loop_env):
                         "train_batches": ["b"], "eval_batches": ["b", "dev"]}}}})
 
 
-def test_a_failed_training_run_says_why_and_registers_nothing(loop_env, warehouse):
+def test_a_failed_training_run_says_why_and_registers_nothing(loop_env, warehouse, registry):
     instance, resources = loop_env
     assert materialize([speech_training_set], instance=instance, resources=resources,
                        partition_key="asr-l1").success
@@ -196,6 +196,6 @@ def test_a_failed_training_run_says_why_and_registers_nothing(loop_env, warehous
     assert ("Training failed: " in failure.step_failure_data.error.message
             and "config field 'learning_rate': must be > 0.0" in
             failure.step_failure_data.error.message)
-    assert model_registry.all_models(warehouse) == []
+    assert registry.all_models() == []
     with pytest.raises(FileNotFoundError, match="no output for partition 'asr-l1'"):
         warehouse.read_output("whisper_sft_model", "asr-l1")

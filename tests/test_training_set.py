@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from resources import model_registry
 from training.training_set import TrainingSetError, check_selection, write_snapshot
 
 
@@ -31,15 +30,3 @@ def test_snapshot_writes_trainer_rows_and_counts_per_batch(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
     assert rows[0] == {"audio": "/x/1.wav", "text": "hello", "id": "c1", "batch": "a"}
     assert json.loads((tmp_path / "snapshot.json").read_text())["train_batches"] == ["a", "b"]
-
-
-def test_registry_update_rejects_unknown_columns_and_unknown_models(warehouse):
-    model_registry.record(warehouse, family="asr", model_id="dpo-1", stage="dpo",
-                          checkpoint="/c",
-                          base_model="/b", train_batches=["a"], config={}, run_id="r")
-    with pytest.raises(KeyError, match="no columns"):
-        model_registry.update(warehouse, "dpo-1", wer=0.1)
-    with pytest.raises(LookupError, match="known: \\['dpo-1'\\]"):
-        model_registry.get(warehouse, "sft-9")
-    row = model_registry.update(warehouse, "dpo-1", eval_wer=0.25)
-    assert row["eval_wer"] == 0.25 and not row["promoted"] and row["promoted_at"] is None

@@ -18,6 +18,9 @@ MODULES = [
     "resources.training_runs", "pipelines.partitions", "pipelines.inbox", "training.config",
     "training.data",
     "training.curves", "pipelines.models_cli", "training.eval_cache", "training.text_table",
+    "models.roles", "models.loading", "models.tiny", "models.vision.captioner",
+    "models.vision.grounding_dino", "models.vision.sam", "models.vlm", "models.text_llm",
+    "models.audio_lm", "models.regions", "resources.model_hub",
 ]
 
 

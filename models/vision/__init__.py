@@ -1,0 +1,1 @@
+"""Image models by role: captioning, open-vocabulary detection, box-prompted segmentation."""

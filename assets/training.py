@@ -14,6 +14,7 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -22,11 +23,13 @@ from pydantic import Field
 
 import sql
 from assets.common import png_markdown
+from assets.loop_config import PreferenceTrainingConfig, RLConfig, SFTConfig, train_settings
 from pipelines.partitions import family_of, loops
 from resources.model_hub import ModelHub
 from resources.registry import ModelRegistry
 from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
+from training.config import ConfigError, TrainConfig
 from training.curves import bucket_summary, plot_curves, read_metrics
 from training.training_set import TrainingSetError, check_selection, write_snapshot
 
@@ -86,20 +89,6 @@ def speech_training_set(
     })
 
 
-class SFTConfig(Config):
-    base_model: str = Field("promoted", description="Model to start from: 'promoted' = the "
-                            "current promoted model (the hub's baseline before any promotion), "
-                            "so each round builds on the last; '' = the hub's baseline; or a "
-                            "path/id.")
-    learning_rate: float = Field(1e-5, description="AdamW peak learning rate.")
-    max_steps: int = Field(100, description="Optimizer steps.")
-    batch_size: int = Field(8, description="Transcripts per step (per process).")
-    warmup_steps: int = Field(5, description="Linear warmup steps.")
-    save_every: int = Field(25, description="Checkpoint interval: a re-run of a loop whose "
-                            "training died resumes from the last one.")
-    seed: int = Field(0, description="Seed of shuffling and initialisation.")
-
-
 @asset(group_name="training", partitions_def=loops, deps=["speech_training_set"],
        code_version="3")
 def whisper_sft_model(
@@ -110,27 +99,9 @@ def whisper_sft_model(
     loop = context.partition_key
     snap = warehouse.read_output("speech_training_set", loop)
     base = _base_model(config.base_model, loop, warehouse, model_registry, model_hub)
-    settings = {"learning_rate": config.learning_rate, "max_steps": config.max_steps,
-                "batch_size": config.batch_size, "warmup_steps": config.warmup_steps,
-                "seed": config.seed}
+    settings = train_settings(config)
     return _train(context, warehouse, model_registry, training_launcher, "sft", base, snap,
-                  f"{snap['dir']}/sft.jsonl", settings, save_every=config.save_every)
-
-
-class PreferenceTrainingConfig(Config):
-    objective: str = Field("dpo", description="dpo | mpo (weighted sigmoid + bco_pair + sft).")
-    base_model: str = Field("sft", description="Model to tune (also the frozen reference): "
-                            "'sft' = this loop's whisper_sft_model (else the family's newest "
-                            "SFT model); '' = the hub's baseline; 'promoted'; or a path/id.")
-    beta: float = Field(0.1, description="DPO temperature: how far the policy may move.")
-    learning_rate: float = Field(1e-5, description="AdamW learning rate (linear warmup/decay).")
-    max_steps: int = Field(100, description="Optimizer steps.")
-    batch_size: int = Field(4, description="Pairs per step (per process).")
-    sft_weight: float = Field(0.0, description="DPO only: weight of an added NLL term on the "
-                              "chosen transcript (keeps the policy from emitting less).")
-    save_every: int = Field(25, description="Checkpoint interval: a re-run of a loop whose "
-                            "training died resumes from the last one.")
-    seed: int = Field(0, description="Seed of shuffling and initialisation.")
+                  f"{snap['dir']}/sft.jsonl", settings)
 
 
 @asset(group_name="training", partitions_def=loops,
@@ -146,46 +117,9 @@ def whisper_preference_model(
         raise TrainingSetError(f"The training set {snap['dir']} has no preference pairs: run "
                                "`rlfoundry job speech_data --batch NAME` on the train batches.")
     base = _base_model(config.base_model, loop, warehouse, model_registry, model_hub)
-    settings = {"beta": config.beta, "learning_rate": config.learning_rate,
-                "max_steps": config.max_steps, "batch_size": config.batch_size,
-                "sft_weight": config.sft_weight, "seed": config.seed}
+    settings = train_settings(config)
     return _train(context, warehouse, model_registry, training_launcher, config.objective, base,
-                  snap, f"{snap['dir']}/pairs.jsonl", settings, save_every=config.save_every)
-
-
-class RLConfig(Config):
-    objective: str = Field("grpo", description="grpo (sampled groups, verifiable rewards) | "
-                           "mwer (expected word errors over the policy's N-best).")
-    base_model: str = Field("preference", description="Model to start from (also the KL "
-                            "reference): 'preference' = this loop's DPO/MPO model, else the "
-                            "family's newest one; 'sft' likewise; 'promoted'; '' = the hub's "
-                            "baseline; or a path/id.")
-    learning_rate: float = Field(1e-5, description="AdamW peak learning rate.")
-    max_steps: int = Field(30, description="Optimizer steps (one rollout each).")
-    batch_size: int = Field(4, description="Clips per step; each gets its group / N-best.")
-    num_generations: int = Field(6, description="GRPO: transcripts sampled per clip.")
-    rollout_temperature: float = Field(0.7, description="GRPO: sampling temperature (0.7 "
-                                       "beat 1.0 on the sample: samples near the greedy "
-                                       "output teach what greedy decoding does).")
-    grpo_variant: str = Field("dapo", description="grpo | bnpo | dr_grpo | dapo.")
-    epsilon_high: float = Field(0.28, description="Upper ratio clip (DAPO clip-higher); "
-                                "the lower one is 0.2.")
-    kl_beta: float = Field(0.04, description="Weight of the k3 KL to the starting model.")
-    reward_weights: dict[str, float] = Field(default_factory=dict, description="Reward "
-                                             "component weights; {} = the defaults.")
-    nbest_size: int = Field(4, description="MWER: beams per clip.")
-    entropy_stop_fraction: float = Field(0.2, description="Stop when policy entropy falls "
-                                         "below this fraction of its start (0 = never).")
-    save_every: int = Field(10, description="Checkpoint interval: the last good checkpoint "
-                            "an entropy stop falls back to.")
-    curriculum: str = Field("none", description="none (every bucket from the start) | steps "
-                            "(easy, then + medium at 30% of the run, + hard at 60%) | reward "
-                            "(GRPO: next bucket when the mean reward reaches "
-                            "curriculum_threshold). On the sample's 30-step runs, 'steps' "
-                            "spent most draws on easy clips at the reward ceiling.")
-    curriculum_threshold: float = Field(0.5, description="'reward' curriculum: the mean "
-                                        "reward that opens the next bucket.")
-    seed: int = Field(0, description="Seed of shuffling and rollouts.")
+                  snap, f"{snap['dir']}/pairs.jsonl", settings)
 
 
 @asset(group_name="training", partitions_def=loops,
@@ -200,12 +134,9 @@ def whisper_rl_model(
     loop = context.partition_key
     snap = warehouse.read_output("speech_training_set", loop)
     base = _base_model(config.base_model, loop, warehouse, model_registry, model_hub)
-    settings = {k: getattr(config, k) for k in (
-        "learning_rate", "max_steps", "batch_size", "num_generations", "rollout_temperature",
-        "grpo_variant", "epsilon_high", "kl_beta", "reward_weights", "nbest_size",
-        "entropy_stop_fraction", "seed", "curriculum", "curriculum_threshold")}
+    settings = train_settings(config)
     return _train(context, warehouse, model_registry, training_launcher, config.objective, base,
-                  snap, f"{snap['dir']}/sft.jsonl", settings, save_every=config.save_every)
+                  snap, f"{snap['dir']}/sft.jsonl", settings)
 
 
 STAGES = {"sft": ("whisper_sft_model", ("sft",)),
@@ -241,14 +172,17 @@ def _base_model(name: str, loop: str, warehouse: Warehouse, registry: ModelRegis
 
 def _train(context: AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry,
            launcher: TrainingLauncher, objective: str, base: str, snap: dict, data: str,
-           settings: dict[str, Any], save_every: int | None = None) -> MaterializeResult:
+           settings: dict[str, Any]) -> MaterializeResult:
     """Run one training job through Pipes, register the checkpoint, and report curves."""
     asset_name, loop = context.asset_key.path[-1], context.partition_key
     model_id = f"{objective}-{loop}"
     out = warehouse.report_dir(asset_name, loop)
-    train_config = {"objective": objective, "model": base, "output_dir": str(out), "data": data,
-                    **settings, "save_every": save_every or settings["max_steps"],
-                    "log_every": 10}
+    train_config = {**settings, "objective": objective, "model": base, "output_dir": str(out),
+                    "data": data, "log_every": 10}
+    try:  # the whole config, as the trainer will read it: a bad value stops here
+        TrainConfig.from_dict(train_config)
+    except ConfigError as exc:
+        raise Failure(f"Training not launched: {exc}") from None
     reported = launcher.launch(context, train_config).get_materialize_result()
     metrics = {k: v.value if hasattr(v, "value") else v
                for k, v in (reported.metadata or {}).items()}

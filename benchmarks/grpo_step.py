@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", help="fp32 | bf16 | fp16 (CUDA only)")
     parser.add_argument("--temperature", type=float,
-                        default=TrainConfig.__dataclass_fields__["rollout_temperature"].default)
+                        default=TrainConfig.model_fields["rollout_temperature"].default)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = resolve_model(BUNDLED_WHISPER, ROOT / ".rlfoundry" / "models")

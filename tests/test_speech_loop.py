@@ -183,7 +183,8 @@ def test_training_set_refuses_an_eval_batch_that_is_also_trained_on(loop_env):
                         "train_batches": ["b"], "eval_batches": ["b", "dev"]}}}})
 
 
-def test_a_failed_training_run_says_why_and_registers_nothing(loop_env, warehouse, registry):
+def test_a_bad_training_value_fails_before_launch_naming_the_field(loop_env, warehouse,
+                                                                    registry):
     instance, resources = loop_env
     assert materialize([speech_training_set], instance=instance, resources=resources,
                        partition_key="asr-l1").success
@@ -193,9 +194,27 @@ def test_a_failed_training_run_says_why_and_registers_nothing(loop_env, warehous
                              "config": {"learning_rate": -1.0, "max_steps": 1}}}})
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
-    assert ("Training failed: " in failure.step_failure_data.error.message
-            and "config field 'learning_rate': must be > 0.0" in
-            failure.step_failure_data.error.message)
+    cause = failure.step_failure_data.error.cause
+    assert "learning_rate" in cause.message and "greater than 0" in cause.message
+    assert not warehouse.report_dir("whisper_sft_model", "asr-l1").exists()  # not launched
+    assert registry.all_models() == []
+
+
+def test_a_failed_training_run_says_why_and_registers_nothing(loop_env, warehouse, registry,
+                                                              tmp_path):
+    instance, resources = loop_env
+    assert materialize([speech_training_set], instance=instance, resources=resources,
+                       partition_key="asr-l1").success
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    result = materialize([whisper_sft_model], instance=instance, resources=resources,
+                         partition_key="asr-l1", raise_on_error=False,
+                         run_config={"ops": {"whisper_sft_model": {
+                             "config": {"base_model": str(empty), "max_steps": 1}}}})
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "Training failed: " in message and str(empty) in message, message
     assert registry.all_models() == []
     with pytest.raises(FileNotFoundError, match="no output for partition 'asr-l1'"):
         warehouse.read_output("whisper_sft_model", "asr-l1")

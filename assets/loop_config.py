@@ -1,0 +1,90 @@
+"""The training assets' Dagster configs, derived from the one training config.
+
+Each stage (SFT, DPO/MPO, online RL) exposes the `training.config.TrainConfig` fields a
+user tunes for it, with the same type, choices, range and description; only the default
+may differ, and the stage defaults below are the only place where they do. Dagster shows
+the choices in the launchpad and rejects a wrong type or choice before the run starts;
+pydantic rejects an out-of-range value when the asset starts, naming the field, before
+anything is launched.
+
+Example:
+    >>> SFTConfig().warmup_steps, SFTConfig.model_fields["warmup_steps"].description[:21]
+    (5, 'Linear warmup from 0 ')
+    >>> RLConfig(objective="mwer").objective
+    'mwer'
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from dagster import Config
+from pydantic import Field, create_model
+
+from training.config import TrainConfig
+
+# What each stage exposes, and its defaults where they differ from TrainConfig's
+# (measured on the sample: see the README's tables).
+SFT_DEFAULTS = {"learning_rate": 1e-5, "max_steps": 100, "batch_size": 8, "warmup_steps": 5,
+                "save_every": 25, "seed": 0}
+PREFERENCE_DEFAULTS = {"beta": 0.1, "learning_rate": 1e-5, "max_steps": 100, "batch_size": 4,
+                       "sft_weight": 0.0, "save_every": 25, "seed": 0}
+RL_DEFAULTS = {"learning_rate": 1e-5, "max_steps": 30, "batch_size": 4, "num_generations": 6,
+               "rollout_temperature": 0.7, "grpo_variant": "dapo", "epsilon_high": 0.28,
+               "kl_beta": 0.04, "reward_weights": {}, "nbest_size": 4,
+               "entropy_stop_fraction": 0.2, "curriculum": "none", "curriculum_threshold": 0.5,
+               "save_every": 10, "seed": 0}
+
+
+def _stage(name: str, doc: str, defaults: dict[str, Any], **own: Any) -> type[Config]:
+    """A Dagster Config class with `own` fields plus the TrainConfig fields in `defaults`."""
+    fields: dict[str, Any] = {}
+    for key, default in defaults.items():
+        info = TrainConfig.model_fields[key]
+        annotation = info.annotation
+        if key == "epsilon_high":  # the stage always sets it (DAPO's clip-higher)
+            annotation = float
+        fields[key] = (annotation, Field(default, description=info.description,
+                                         json_schema_extra=None, **_bounds(info)))
+    model = create_model(name, __base__=Config, __doc__=doc, **own, **fields)
+    return model
+
+
+def _bounds(info) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in info.metadata:
+        for key in ("gt", "ge", "lt", "le"):
+            value = getattr(item, key, None)
+            if value is not None:
+                out[key] = value
+    return out
+
+
+SFTConfig = _stage(
+    "SFTConfig", "Cold-start SFT on the training set's verified transcripts.", SFT_DEFAULTS,
+    base_model=(str, Field("promoted", description="Model to start from: 'promoted' = the "
+                           "family's champion (the hub's baseline before any promotion), so "
+                           "each round builds on the last; '' = the hub's baseline; or a "
+                           "path/id.")))
+PreferenceTrainingConfig = _stage(
+    "PreferenceTrainingConfig", "DPO or MPO on the training set's preference pairs.",
+    PREFERENCE_DEFAULTS,
+    objective=(Literal["dpo", "mpo"], Field("dpo", description="dpo | mpo (weighted sigmoid "
+                                            "+ bco_pair + sft).")),
+    base_model=(str, Field("sft", description="Model to tune (also the frozen reference): "
+                           "'sft' = this loop's whisper_sft_model (else the family's newest "
+                           "SFT model); '' = the hub's baseline; 'promoted'; or a path/id.")))
+RLConfig = _stage(
+    "RLConfig", "Online RL (GRPO or MWER) with verifiable rewards.", RL_DEFAULTS,
+    objective=(Literal["grpo", "mwer"], Field("grpo", description="grpo (sampled groups, "
+                                              "verifiable rewards) | mwer (expected word "
+                                              "errors over the policy's N-best).")),
+    base_model=(str, Field("preference", description="Model to start from (also the KL "
+                           "reference): 'preference' = this loop's DPO/MPO model, else the "
+                           "family's newest one; 'sft' likewise; 'promoted'; '' = the hub's "
+                           "baseline; or a path/id.")))
+
+
+def train_settings(config: Config) -> dict[str, Any]:
+    """The TrainConfig fields a stage config sets (everything but the asset's own)."""
+    return {k: v for k, v in config.model_dump().items() if k in TrainConfig.model_fields}

@@ -2,10 +2,13 @@
 
 
 import json
+import sys
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+import labeling.asr_labels
+import models.asr
 import sql
 from assets.common import batches, progress_logger
 from labeling.asr_labels import NBestParams, hypothesis_rows
@@ -13,6 +16,8 @@ from labeling.media import load_audio_16k
 from resources.model_hub import ModelHub
 from resources.registry import ModelRegistry
 from resources.warehouse import Warehouse
+
+THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
 FAMILY = "asr"  # the model family that labels speech and is trained on it
 
@@ -39,8 +44,9 @@ def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None
     return [{**r, "tags": json.loads(r["tags"])} for r in rows]
 
 
-@asset(partitions_def=batches, group_name="speech", deps=["audio_clips"],
-       code_version=f"1-{sql.digest(CLIPS_SQL, 'schema/asr_hypotheses')}")
+@asset(partitions_def=batches, group_name="speech", deps=["audio_clips"], pool="gpu",
+       code_version=sql.version(CLIPS_SQL, "schema/asr_hypotheses", THIS,
+                                labeling.asr_labels, models.asr))
 def asr_hypotheses(
     context: AssetExecutionContext, config: HypothesesConfig, warehouse: Warehouse,
     model_hub: ModelHub, model_registry: ModelRegistry,

@@ -1,5 +1,6 @@
 """Curriculum: each training clip's difficulty and its bucket (easy → hard), in SQL."""
 
+import sys
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -9,6 +10,8 @@ from pydantic import Field
 import sql
 from assets.common import batches
 from resources.warehouse import Warehouse
+
+THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
 DIFFICULTY_SQL = "queries/curriculum_difficulty"
 
@@ -26,7 +29,7 @@ class CurriculumConfig(Config):
 
 
 @asset(partitions_def=batches, group_name="curriculum", deps=["audio_clips", "reward_shaping"],
-       code_version=f"1-{sql.digest(DIFFICULTY_SQL, 'schema/curriculum_buckets')}")
+       code_version=sql.version(DIFFICULTY_SQL, "schema/curriculum_buckets", THIS))
 def curriculum_buckets(
     context: AssetExecutionContext, config: CurriculumConfig, warehouse: Warehouse,
 ) -> MaterializeResult:

@@ -1,12 +1,15 @@
 """Evaluation assets: WER/CER of a model on a batch, overall and per tag group."""
 
 
+import sys
 from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
 import sql
+import training.evaluate
+import training.metrics
 from assets.audio import CLIPS_SQL, load_clips
 from assets.common import batches, png_markdown, progress_logger, tags_json
 from labeling.media import load_audio_16k
@@ -14,6 +17,8 @@ from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
 from training.evaluate import evaluate_clips, write_report
 from training.metrics import plot_report, to_markdown
+
+THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
 
 class EvalConfig(Config):
@@ -25,8 +30,9 @@ class EvalConfig(Config):
     batch_size: int = Field(8, description="Clips per forward pass.")
 
 
-@asset(partitions_def=batches, group_name="evaluation", deps=["audio_clips"],
-       code_version=f"1-{sql.digest(CLIPS_SQL, 'schema/asr_eval')}")
+@asset(partitions_def=batches, group_name="evaluation", deps=["audio_clips"], pool="gpu",
+       code_version=sql.version(CLIPS_SQL, "schema/asr_eval", THIS, training.evaluate,
+                                training.metrics))
 def asr_baseline_eval(
     context: AssetExecutionContext, config: EvalConfig, warehouse: Warehouse,
     model_hub: ModelHub,

@@ -7,16 +7,23 @@ names an image or a video, which their own assets record.
 """
 
 
+import sys
+
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 from pydantic import Field
 
+import labeling.ingest
+import labeling.manifest
+import labeling.media
 import sql
 from assets.common import batches, ingest_metadata, known_ids, progress_logger
 from labeling.ingest import AudioLimits, ingest_audio, ingest_images, ingest_videos
 from labeling.manifest import SourceEntry, SourceIssue, iter_source
 from resources.warehouse import Warehouse
 
-INGEST_SQL = sql.digest("queries/known_hashes")
+THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
+
+LABELING = (labeling.ingest, labeling.media, labeling.manifest)
 
 
 class AudioIngestConfig(Config):
@@ -49,8 +56,8 @@ def _ingest_batch(warehouse: Warehouse, table: str, batch: str, kind: str, inges
     return MaterializeResult(metadata=ingest_metadata(result))
 
 
-@asset(partitions_def=batches, group_name="ingest", code_version=f"1-{INGEST_SQL}-"
-       f"{sql.digest('schema/audio_clips')}")
+@asset(partitions_def=batches, group_name="ingest", code_version=sql.version(
+           "queries/known_hashes", "schema/audio_clips", THIS, *LABELING))
 def audio_clips(
     context: AssetExecutionContext, config: AudioIngestConfig, warehouse: Warehouse
 ) -> MaterializeResult:
@@ -63,8 +70,8 @@ def audio_clips(
                          lambda entries, sink: ingest_audio(entries, limits, known, progress, sink))
 
 
-@asset(partitions_def=batches, group_name="ingest", code_version=f"1-{INGEST_SQL}-"
-       f"{sql.digest('schema/images')}")
+@asset(partitions_def=batches, group_name="ingest", code_version=sql.version(
+           "queries/known_hashes", "schema/images", THIS, *LABELING))
 def images(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Decodable, unique images of a batch: hash, size, format."""
     batch = context.partition_key
@@ -74,8 +81,8 @@ def images(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeR
                          lambda entries, sink: ingest_images(entries, known, progress, sink))
 
 
-@asset(partitions_def=batches, group_name="ingest", code_version=f"1-{INGEST_SQL}-"
-       f"{sql.digest('schema/videos')}")
+@asset(partitions_def=batches, group_name="ingest", code_version=sql.version(
+           "queries/known_hashes", "schema/videos", THIS, *LABELING))
 def videos(
     context: AssetExecutionContext, config: VideoIngestConfig, warehouse: Warehouse
 ) -> MaterializeResult:

@@ -1,12 +1,17 @@
 """Preference and reward datasets: mined pairs (+ human judgements) and per-hypothesis rewards."""
 
+import sys
 from collections import Counter
 from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+import labeling.qc
 import sql
+import training.pairs
+import training.preference_data
+import training.rewards
 from assets.audio import FAMILY
 from assets.common import batches
 from labeling.label_studio import aggregate, read_pairwise_export
@@ -21,6 +26,8 @@ from training.preference_data import (
     model_pairs,
     shaped_rewards,
 )
+
+THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
 HYPS_SQL = "queries/hypotheses_for_batch"
 VERDICTS_SQL = "queries/verdicts_for_batch"
@@ -49,7 +56,8 @@ def _stamp(rows: list[dict]) -> list[dict]:
 
 
 @asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],
-       code_version=f"2-{sql.digest(HYPS_SQL, VERDICTS_SQL, 'schema/preference_pairs')}")
+       code_version=sql.version(HYPS_SQL, VERDICTS_SQL, "schema/preference_pairs", THIS,
+                                training.pairs, training.preference_data, labeling.qc))
 def preference_pairs(
     context: AssetExecutionContext, config: PairsConfig, warehouse: Warehouse,
     model_registry: ModelRegistry,
@@ -94,7 +102,8 @@ def preference_pairs(
 
 
 @asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],
-       code_version=f"1-{sql.digest(HYPS_SQL, 'schema/reward_shaping')}")
+       code_version=sql.version(HYPS_SQL, "schema/reward_shaping", THIS,
+                                training.preference_data, training.rewards))
 def reward_shaping(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Reward components per hypothesis: accuracy, hallucination, emptiness, repetition, length."""
     batch = context.partition_key

@@ -14,6 +14,7 @@ advances when it passed.
 """
 
 import json
+import sys
 from datetime import UTC, datetime
 
 from dagster import (
@@ -26,6 +27,11 @@ from dagster import (
 )
 from pydantic import Field
 
+import sql
+import training.eval_cache
+import training.evaluate
+import training.metrics
+import training.promotion
 from assets.audio import FAMILY
 from assets.common import png_markdown, progress_logger, tags_json
 from labeling.media import load_audio_16k
@@ -39,6 +45,8 @@ from training.metrics import grouped_scores
 from training.promotion import comparison_table, decide, plot_comparison
 from training.training_set import read_jsonl
 
+THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
+
 
 class LoopEvalConfig(Config):
     candidate: str = Field("preference", description="Which trained model competes for "
@@ -50,10 +58,11 @@ class LoopEvalConfig(Config):
                                     "WER is at most the incumbent's plus this (a fraction).")
 
 
-@asset(group_name="evaluation", partitions_def=loops,
+@asset(group_name="evaluation", partitions_def=loops, pool="gpu",
        deps=["speech_training_set", "whisper_sft_model", "whisper_preference_model",
              "whisper_rl_model"],
-       code_version="2")
+       code_version=sql.version(THIS, training.evaluate, training.metrics, training.promotion,
+                                training.eval_cache))
 def asr_eval(
     context: AssetExecutionContext, config: LoopEvalConfig, warehouse: Warehouse,
     model_hub: ModelHub, model_registry: ModelRegistry,
@@ -191,7 +200,8 @@ def _write_rows(warehouse: Warehouse, utterances: list[dict], clips: list[dict],
         warehouse.write_partition("asr_eval", batch, rows, shard=f"{label}-{run}")
 
 
-@asset(group_name="evaluation", partitions_def=loops, deps=["asr_eval"], code_version="2")
+@asset(group_name="evaluation", partitions_def=loops, deps=["asr_eval"],
+       code_version=sql.version(THIS))
 def promoted_model(context: AssetExecutionContext, warehouse: Warehouse,
                    model_registry: ModelRegistry) -> MaterializeResult:
     """The model that now labels data and that the next candidate must beat."""

@@ -6,16 +6,20 @@ pulls (as often as wanted) into the `pairwise_verdicts` table, which
 of the same clip and texts.
 """
 
+import sys
 from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+import labeling.qc
 import sql
 from labeling.qc import agreement, pairwise, review, tasks, verdicts
 from pipelines.partitions import batches
 from resources.label_studio import LabelStudio, LabelStudioError
 from resources.warehouse import Warehouse
+
+THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
 PAIRS_SQL = "queries/pairs_for_qc"
 PROJECT = "rlfoundry: which transcript is better?"
@@ -38,7 +42,7 @@ class QcPushConfig(QcConfig):
 
 
 @asset(partitions_def=batches, group_name="qc", deps=["preference_pairs"],
-       code_version=f"1-{sql.digest(PAIRS_SQL)}")
+       code_version=sql.version(PAIRS_SQL, THIS, labeling.qc))
 def pairwise_qc_tasks(context: AssetExecutionContext, config: QcPushConfig, warehouse: Warehouse,
                       label_studio: LabelStudio) -> MaterializeResult:
     """The batch's mined pairs as Label Studio tasks, the model's pick pre-selected; a re-push
@@ -74,7 +78,7 @@ def pairwise_qc_tasks(context: AssetExecutionContext, config: QcPushConfig, ware
 
 
 @asset(partitions_def=batches, group_name="qc", deps=["pairwise_qc_tasks"],
-       code_version=f"1-{sql.digest('schema/pairwise_verdicts')}")
+       code_version=sql.version("schema/pairwise_verdicts", THIS, labeling.qc))
 def pairwise_qc_verdicts(context: AssetExecutionContext, config: QcConfig, warehouse: Warehouse,
                          label_studio: LabelStudio) -> MaterializeResult:
     """The batch's annotations in Label Studio: a verdict per pair (the majority) and the

@@ -7,6 +7,7 @@ into a folder keyed by loop and stage (so re-running a failed loop resumes from 
 checkpoint), and records its snapshot and config in the model registry.
 """
 
+import sys
 from typing import Any
 
 from dagster import (
@@ -21,7 +22,10 @@ from dagster import (
 )
 from pydantic import Field
 
+import assets.loop_config
 import sql
+import training
+import training.training_set
 from assets.common import png_markdown
 from assets.loop_config import PreferenceTrainingConfig, RLConfig, SFTConfig, train_settings
 from pipelines.partitions import family_of, loops
@@ -32,6 +36,9 @@ from resources.warehouse import Warehouse
 from training.config import ConfigError, TrainConfig
 from training.curves import bucket_summary, plot_curves, read_metrics
 from training.training_set import TrainingSetError, check_selection, write_snapshot
+
+THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
+TRAINER_VERSION = sql.version(THIS, assets.loop_config, training)  # the whole trainer
 
 SNAPSHOT_SQL = ("queries/sft_rows", "queries/pairs_for_batches", "queries/eval_clips",
                 "queries/batches_by_role", "queries/audio_batches")
@@ -49,7 +56,7 @@ class TrainingSetConfig(Config):
 @asset(group_name="training", partitions_def=loops,
        deps=[AssetDep(name, partition_mapping=AllPartitionMapping())
              for name in ("audio_clips", "preference_pairs", "curriculum_buckets")],
-       code_version=f"2-{sql.digest(*SNAPSHOT_SQL)}")
+       code_version=sql.version(*SNAPSHOT_SQL, THIS, training.training_set))
 def speech_training_set(
     context: AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse,
 ) -> MaterializeResult:
@@ -89,8 +96,8 @@ def speech_training_set(
     })
 
 
-@asset(group_name="training", partitions_def=loops, deps=["speech_training_set"],
-       code_version="3")
+@asset(group_name="training", partitions_def=loops, deps=["speech_training_set"], pool="gpu",
+       code_version=TRAINER_VERSION)
 def whisper_sft_model(
     context: AssetExecutionContext, config: SFTConfig, warehouse: Warehouse,
     model_hub: ModelHub, training_launcher: TrainingLauncher, model_registry: ModelRegistry,
@@ -105,7 +112,8 @@ def whisper_sft_model(
 
 
 @asset(group_name="training", partitions_def=loops,
-       deps=["speech_training_set", "whisper_sft_model"], code_version="3")
+       deps=["speech_training_set", "whisper_sft_model"], pool="gpu",
+       code_version=TRAINER_VERSION)
 def whisper_preference_model(
     context: AssetExecutionContext, config: PreferenceTrainingConfig, warehouse: Warehouse,
     model_hub: ModelHub, training_launcher: TrainingLauncher, model_registry: ModelRegistry,
@@ -124,7 +132,7 @@ def whisper_preference_model(
 
 @asset(group_name="training", partitions_def=loops,
        deps=["speech_training_set", "whisper_sft_model", "whisper_preference_model"],
-       code_version="3")
+       pool="gpu", code_version=TRAINER_VERSION)
 def whisper_rl_model(
     context: AssetExecutionContext, config: RLConfig, warehouse: Warehouse,
     model_hub: ModelHub, training_launcher: TrainingLauncher, model_registry: ModelRegistry,

@@ -1,7 +1,8 @@
 """DDL and queries as `.sql` files, loaded by name.
 
-An asset that runs SQL puts `sql.digest(...)` of the files it runs into its
-`code_version`, so editing a query marks exactly the dependent assets stale.
+An asset's `code_version` is `sql.version(...)` of the SQL files and the Python
+modules it runs (its own module included), so editing a query or the logic
+behind an asset marks exactly the dependent assets stale.
 
 Example:
     >>> from sql import load, digest
@@ -9,6 +10,9 @@ Example:
     True
     >>> len(digest("schema/audio_clips"))
     12
+    >>> import labeling.manifest
+    >>> version("schema/audio_clips", labeling.manifest) != digest("schema/audio_clips")
+    True
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 SQL_DIR = Path(__file__).parent
 
@@ -37,6 +42,27 @@ def digest(*names: str) -> str:
         h.update(name.encode())
         h.update(load(name).encode())
     return h.hexdigest()[:12]
+
+
+def version(*parts: str | ModuleType) -> str:
+    """A short stable hash of SQL files (by name) and Python modules or packages (their
+    source files: a package counts every `.py` under it), for an asset's code_version."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, str):
+            h.update(part.encode())
+            h.update(load(part).encode())
+            continue
+        for path in _sources(part):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _sources(module: ModuleType) -> list[Path]:
+    if hasattr(module, "__path__"):  # a package: all of it
+        return sorted(p for root in module.__path__ for p in Path(root).rglob("*.py"))
+    return [Path(module.__file__)]
 
 
 def tables() -> list[str]:

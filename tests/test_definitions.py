@@ -69,3 +69,35 @@ def test_checks_and_jobs_match_the_snapshot():
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert checks == EXPECTED_CHECKS
     assert {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"} == EXPECTED_JOBS
+
+
+GPU_ASSETS = {"asr_hypotheses", "asr_baseline_eval", "whisper_sft_model",
+              "whisper_preference_model", "whisper_rl_model", "asr_eval"}
+
+
+def test_model_steps_share_the_gpu_pool():
+    pools = {name: defs.get_assets_def(name).op.pool for name in EXPECTED_ASSETS}
+    assert {name for name, pool in pools.items() if pool == "gpu"} == GPU_ASSETS
+    assert {pool for name, pool in pools.items() if name not in GPU_ASSETS} == {None}
+
+
+def test_code_version_follows_the_python_an_asset_runs(tmp_path, monkeypatch):
+    """Editing the logic behind an asset (not only its SQL) changes its code_version."""
+    import importlib
+
+    import sql
+
+    (tmp_path / "logic_under_test.py").write_text("def f():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("logic_under_test")
+    before = sql.version("schema/audio_clips", module)
+    assert sql.version("schema/audio_clips", module) == before  # stable
+    (tmp_path / "logic_under_test.py").write_text("def f():\n    return 2\n")
+    assert sql.version("schema/audio_clips", module) != before
+    # a package counts every module under it: the trainer's assets follow all of training/
+    graph = defs.resolve_asset_graph()
+    from dagster import AssetKey
+
+    versions = {graph.get(AssetKey(a)).code_version for a in
+                ("whisper_sft_model", "whisper_preference_model", "whisper_rl_model")}
+    assert len(versions) == 1 and len(versions.pop()) == 12

@@ -23,18 +23,30 @@ from pydantic import Field
 
 # training.run writes why it died into this file (training/pipes_report.py reads the same name)
 ERROR_FILE_ENV = "RLFOUNDRY_ERROR_FILE"
+# torchrun flags that choose a rendezvous across nodes: with any of them, no --standalone
+MULTI_NODE_FLAGS = {"--nnodes", "--rdzv-backend", "--rdzv-endpoint", "--rdzv-id",
+                    "--master-addr", "--master-port", "--node-rank"}
 
 
 class TrainingLauncher(ConfigurableResource):
     nproc_per_node: int = Field(1, description="Processes (GPUs) per node; 1 on a CPU machine.")
     extra_args: list[str] = Field(default_factory=list, description="More torchrun flags, e.g. "
-                                  "['--nnodes', '2', '--rdzv-endpoint', 'host:29500'].")
+                                  "['--nnodes', '2', '--rdzv-backend', 'c10d', "
+                                  "'--rdzv-endpoint', 'host:29500', '--rdzv-id', 'loop-1'] "
+                                  "for multi-node (then no --standalone is added).")
 
     def command(self, config_path: Path) -> list[str]:
         """The exact torchrun command line for a config file, under the guard that ends it
-        when the launching process dies (training/runtime/guard.py)."""
+        when the launching process dies (training/runtime/guard.py).
+
+        `--standalone` (a rendezvous on this node) only when `extra_args` set no rendezvous
+        of their own: torchrun ignores `--rdzv-*` flags under `--standalone`, so a multi-node
+        run would wait on localhost forever.
+        """
+        flags = {arg.split("=", 1)[0].replace("_", "-") for arg in self.extra_args}
+        standalone = [] if flags & MULTI_NODE_FLAGS else ["--standalone"]
         return [sys.executable, "-m", "training.runtime.guard", "--",
-                sys.executable, "-m", "torch.distributed.run", "--standalone",
+                sys.executable, "-m", "torch.distributed.run", *standalone,
                 "--nproc-per-node", str(self.nproc_per_node), *self.extra_args,
                 "-m", "training.run", str(config_path)]
 

@@ -7,6 +7,13 @@ files, so any number of Dagster steps can read and write in parallel without
 DuckDB's single-writer lock. Schemas are the DDL in `sql/schema/`: every write
 goes through them, so a row with a wrong column fails loudly at write time.
 
+The root may also be an fsspec URL (`s3://bucket/prefix`, `gs://...`,
+`memory://...`), so steps on many machines share one warehouse. A partition is
+then written whole to a local temp file and uploaded in one `put_file`: on an
+object store the object appears complete or not at all. DuckDB reads the files
+through the same fsspec filesystem (`register_filesystem`). `file://` URLs are
+plain local paths. Report folders stay on local disk (see `report_dir`).
+
 Example:
     >>> import tempfile
     >>> wh = Warehouse(root=tempfile.mkdtemp())
@@ -14,6 +21,11 @@ Example:
     1
     >>> wh.fetch("SELECT asset, batch, reason FROM quarantine")
     [('audio_clips', 'b1', 'missing')]
+    >>> remote = Warehouse(root="memory://rlfoundry-doctest/warehouse")
+    >>> remote.write_quarantine("images", "b1", [{"source_path": "y.png", "reason": "truncated"}])
+    1
+    >>> remote.fetch("SELECT asset, source_path FROM quarantine")
+    [('images', 'y.png')]
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,9 +42,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import ConfigurableResource
+from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field
 
 import sql
@@ -41,6 +56,9 @@ PARTITION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
 ROLES = ("train", "eval")
+
+# the warehouse root when `Warehouse.root` is empty: a local path or an fsspec URL
+WAREHOUSE_ENV = "RLFOUNDRY_WAREHOUSE"
 
 
 def check_partition_name(name: str) -> str:
@@ -58,26 +76,58 @@ class Warehouse(ConfigurableResource):
 
     root: str = Field(
         default="",
-        description="Folder holding one sub-folder of Parquet files per table; empty = "
-        "$RLFOUNDRY_HOME/warehouse, read when used (so the CLI and the UI agree).",
+        description="Folder holding one sub-folder of Parquet files per table: a local path "
+        "or an fsspec URL (s3://bucket/prefix, gs://bucket/prefix, memory://name; file:// "
+        "is a local path; the backend's package, e.g. s3fs, must be installed and its "
+        "credentials set the usual way, e.g. AWS_* or FSSPEC_S3_ENDPOINT_URL). Empty = "
+        "$RLFOUNDRY_WAREHOUSE if set, else $RLFOUNDRY_HOME/warehouse, read when used (so "
+        "the CLI and the UI agree). With a URL root only the tables go there: report "
+        "folders (plots, JSON, outputs, checkpoints) stay on local disk under "
+        "$RLFOUNDRY_HOME/warehouse/_reports, so steps on several machines need that "
+        "folder on a shared volume.",
     )
 
     @property
-    def base(self) -> Path:
-        return Path(self.root) if self.root else rlfoundry_home() / "warehouse"
+    def location(self) -> str:
+        """The root as configured: `root`, else $RLFOUNDRY_WAREHOUSE, else the home default."""
+        return (self.root or os.environ.get(WAREHOUSE_ENV)
+                or str(rlfoundry_home() / "warehouse"))
 
-    def table_dir(self, table: str) -> Path:
+    @property
+    def is_remote(self) -> bool:
+        """Whether the tables live on an fsspec filesystem other than the local disk."""
+        return _remote_fs(self.location) is not None
+
+    @property
+    def base(self) -> Path | str:
+        """The root: a local `Path`, or the URL (no trailing slash) when it is remote."""
+        if self.is_remote:
+            scheme, sep, path = self.location.partition("://")
+            return scheme + sep + path.rstrip("/")
+        return _local_path(self.location)
+
+    def table_dir(self, table: str) -> Path | str:
+        if self.is_remote:
+            return f"{self.base}/{table}"
         return self.base / table
 
-    def partition_path(self, table: str, partition: str, shard: str | None = None) -> Path:
+    def partition_path(self, table: str, partition: str, shard: str | None = None) -> Path | str:
         check_partition_name(partition)
+        if self.is_remote:
+            folder = f"{self.table_dir(table)}/{shard}" if shard else self.table_dir(table)
+            return f"{folder}/{partition}.parquet"
         base = self.table_dir(table) / shard if shard else self.table_dir(table)
         return base / f"{partition}.parquet"
 
     def report_dir(self, asset: str, partition: str) -> Path:
-        """Where an asset keeps a partition's reports and plots (JSON, PNG)."""
+        """Where an asset keeps a partition's reports and plots (JSON, PNG).
+
+        Always a local folder, since plotting and training code write it with plain file
+        APIs: under the root when that is local, else $RLFOUNDRY_HOME/warehouse/_reports.
+        """
         check_partition_name(partition)
-        return self.base / "_reports" / asset / partition
+        base = rlfoundry_home() / "warehouse" if self.is_remote else self.base
+        return base / "_reports" / asset / partition
 
     def write_partition(
         self,
@@ -99,15 +149,28 @@ class Warehouse(ConfigurableResource):
         Memory stays flat however many rows a partition has: each chunk is
         typed through the table's DDL and appended to a temporary Parquet file,
         renamed over the partition's file when the block exits without error.
+        With a remote root the temporary file is local (in $TMPDIR) and is
+        uploaded in one `put_file` on success: nothing is written at the
+        partition's key before the file is complete.
         """
         path = self.partition_path(table, partition, shard)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        fs = _remote_fs(self.location)
+        if fs is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{table}.{partition}.", suffix=".parquet.tmp")
+            os.close(fd)
+            tmp = Path(name)
         writer = _PartitionWriter(table, partition, tmp)
         try:
             yield writer
             writer.close()
-            os.replace(tmp, path)
+            if fs is None:
+                os.replace(tmp, path)
+            else:
+                fs.put_file(str(tmp), path)
+                fs.invalidate_cache()
         finally:
             writer.close()
             tmp.unlink(missing_ok=True)
@@ -121,17 +184,40 @@ class Warehouse(ConfigurableResource):
         return self.write_partition("quarantine", partition, rows, shard=asset)
 
     def delete_partition(self, table: str, partition: str, shard: str | None = None) -> None:
-        self.partition_path(table, partition, shard).unlink(missing_ok=True)
+        path = self.partition_path(table, partition, shard)
+        fs = _remote_fs(self.location)
+        if fs is None:
+            path.unlink(missing_ok=True)
+            return
+        try:
+            fs.rm_file(path)
+        except FileNotFoundError:
+            pass
+        fs.invalidate_cache()
 
     @contextmanager
     def connect(self):
-        """An in-memory DuckDB with one view (or empty typed table) per warehouse table."""
+        """An in-memory DuckDB with one view (or empty typed table) per warehouse table.
+
+        With a remote root the fsspec filesystem is registered with DuckDB, which then
+        reads (and globs) the Parquet files through it.
+        """
         con = duckdb.connect()
         try:
+            fs = _remote_fs(self.location)
+            if fs is not None:
+                fs.invalidate_cache()  # other processes write too: never list from a cache
+                con.register_filesystem(fs)
+                stored = self._remote_tables(fs)
             for table in sql.tables():
                 files = self.table_dir(table)
-                if files.is_dir() and any(files.rglob("*.parquet")):
+                if fs is None and files.is_dir() and any(files.rglob("*.parquet")):
                     glob = str(files / "**" / "*.parquet")
+                elif fs is not None and table in stored:
+                    glob = f"{files}/**/*.parquet"
+                else:
+                    glob = None
+                if glob:
                     con.execute(
                         f"CREATE VIEW {table} AS SELECT * FROM "
                         f"read_parquet('{glob}', union_by_name = true)"
@@ -141,6 +227,21 @@ class Warehouse(ConfigurableResource):
             yield con
         finally:
             con.close()
+
+    def _remote_tables(self, fs) -> set[str]:
+        """Tables with at least one Parquet file under a remote root (one listing)."""
+        _, root = fsspec.core.url_to_fs(self.location)
+        root = root.rstrip("/")
+        try:
+            found = fs.find(root)
+        except FileNotFoundError:
+            return set()
+        tables = set()
+        for path in found:
+            rel = path.removeprefix(root + "/") if path.startswith(root + "/") else ""
+            if rel.endswith(".parquet") and "/" in rel:
+                tables.add(rel.split("/", 1)[0])
+        return tables
 
     def fetch(self, query: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         """Run a query and return every row (fully fetched, as DuckDB 2 requires)."""
@@ -226,6 +327,25 @@ class Warehouse(ConfigurableResource):
                                     f"({path} is missing): materialize it for that partition "
                                     "first.")
         return json.loads(path.read_text())
+
+
+def _remote_fs(location: str):
+    """The fsspec filesystem of a URL root, or None for a local path (or a file:// URL)."""
+    if "://" not in location:
+        return None
+    if "::" in location:
+        raise ValueError(f"Warehouse root {location!r}: chained fsspec URLs are not supported "
+                         "(DuckDB reads through one filesystem); use e.g. s3://bucket/prefix.")
+    fs, _ = fsspec.core.url_to_fs(location)
+    return None if isinstance(fs, LocalFileSystem) else fs
+
+
+def _local_path(location: str) -> Path:
+    """A local root as a Path: a plain path as given (relative stays relative), a file://
+    URL as its absolute path."""
+    if "://" not in location:
+        return Path(location)
+    return Path(fsspec.core.url_to_fs(location)[1])
 
 
 class _PartitionWriter:

@@ -19,6 +19,19 @@ def test_launcher_command_is_guarded_torchrun_on_the_training_entry_point(tmp_pa
     assert cmd[5:7] == ["-m", "torch.distributed.run"]
     assert cmd[cmd.index("--nproc-per-node") + 1] == "2"
     assert cmd[-3:] == ["-m", "training.run", str(tmp_path / "c.json")]
+    assert "--standalone" in cmd
+
+
+def test_a_multi_node_rendezvous_replaces_standalone(tmp_path):
+    rdzv = ["--nnodes", "2", "--rdzv-backend", "c10d", "--rdzv_endpoint=host:29500"]
+    cmd = TrainingLauncher(nproc_per_node=8, extra_args=rdzv).command(tmp_path / "c.json")
+    assert "--standalone" not in cmd
+    assert cmd[cmd.index("--nproc-per-node") + 2:-3] == rdzv
+    from torch.distributed.run import config_from_args, parse_args
+
+    config, *_ = config_from_args(parse_args(cmd[cmd.index("torch.distributed.run") + 1:]))
+    assert (config.min_nodes, config.max_nodes, config.nproc_per_node) == (2, 2, 8)
+    assert (config.rdzv_backend, config.rdzv_endpoint) == ("c10d", "host:29500")
 
 
 def _wait_for(path, timeout_s=60.0):

@@ -11,6 +11,7 @@ import labeling.asr_labels
 import models.asr
 import sql
 from assets.common import batches, progress_logger
+from assets.speech.spec import SPEECH
 from labeling.asr_labels import NBestParams, hypothesis_rows
 from labeling.media import load_audio_16k
 from resources.model_hub import ModelHub
@@ -19,7 +20,6 @@ from resources.warehouse import Warehouse
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
-FAMILY = "asr"  # the model family that labels speech and is trained on it
 
 CLIPS_SQL = "queries/clips_for_batch"
 
@@ -54,9 +54,9 @@ def asr_hypotheses(
     """Beam N-best plus temperature samples per clip, each with its average token log-prob."""
     batch = context.partition_key
     clips = load_clips(warehouse, batch)
-    promoted = model_registry.champion(FAMILY)
+    promoted = model_registry.champion(SPEECH.family)
     asr = model_hub.load_asr(config.model or (promoted["checkpoint"] if promoted else None))
-    round_ = model_registry.current_round(FAMILY)
+    round_ = model_registry.current_round(SPEECH.family)
     context.log.info(f"{len(clips)} clips, model {asr.name}, round {round_}")
     params = NBestParams(config.num_beams, config.num_samples, config.temperature,
                          config.seed, config.batch_size, config.include_greedy)

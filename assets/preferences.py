@@ -12,8 +12,8 @@ import sql
 import training.pairs
 import training.preference_data
 import training.rewards
-from assets.audio import FAMILY
 from assets.common import batches
+from assets.speech.spec import SPEECH
 from labeling.label_studio import aggregate, read_pairwise_export
 from labeling.qc.verdicts import apply_verdicts, preferences_from_rows
 from resources.registry import ModelRegistry
@@ -82,7 +82,7 @@ def preference_pairs(
         human += human_pairs(aggregate(read_pairwise_export(config.label_studio_export)),
                              clips_audio)
     rows, replaced = apply_verdicts(rows, human)
-    round_ = model_registry.current_round(FAMILY)
+    round_ = model_registry.current_round(SPEECH.family)
     rows = [{**r, "round": r.get("round") or round_} for r in rows]
     warehouse.write_partition("preference_pairs", batch, _stamp(rows))
     paths = export_pairs(rows, warehouse.report_dir("preference_pairs", batch))

@@ -32,8 +32,8 @@ import training.eval_cache
 import training.evaluate
 import training.metrics
 import training.promotion
-from assets.audio import FAMILY
 from assets.common import png_markdown, progress_logger, tags_json
+from assets.speech.spec import SPEECH
 from labeling.media import load_audio_16k
 from pipelines.partitions import loops
 from resources.model_hub import ModelHub
@@ -91,7 +91,7 @@ def asr_eval(
             context.log.info(f"{label} {entry['model_id']}: transcripts of these clips by this "
                              "checkpoint reused from an earlier evaluation")
         _write_rows(warehouse, utterances, clips, label, entry["model_id"], run, now,
-                    model_registry.current_round(FAMILY))
+                    model_registry.current_round(SPEECH.family))
         reports[label] = grouped_scores(utterances, config.group_by)
     decision = decide(reports["candidate"], reports["incumbent"], config.max_wer_increase)
     for label in ("sft", "candidate"):
@@ -140,7 +140,7 @@ def _contenders(candidate: str, loop: str, warehouse: Warehouse, registry: Model
     column order."""
     if candidate not in CANDIDATES:
         raise ValueError(f"candidate must be one of {list(CANDIDATES)}, got {candidate!r}")
-    promoted = registry.champion(FAMILY)
+    promoted = registry.champion(SPEECH.family)
     baseline = model_hub.resolve(None)
     incumbent = ({"model_id": promoted["model_id"], "checkpoint": promoted["checkpoint"]}
                  if promoted else {"model_id": "baseline", "checkpoint": baseline})
@@ -165,7 +165,7 @@ def _model_id_of(registry: ModelRegistry, checkpoint: str, baseline: str) -> str
     """The registry's id for a checkpoint ('baseline' for the hub's; else the path itself)."""
     if checkpoint == baseline:
         return "baseline"
-    ids = [m["model_id"] for m in registry.all_models(FAMILY)
+    ids = [m["model_id"] for m in registry.all_models(SPEECH.family)
            if m["checkpoint"] == checkpoint]
     return ids[0] if ids else checkpoint
 
@@ -212,13 +212,13 @@ def promoted_model(context: AssetExecutionContext, warehouse: Warehouse,
         raise Failure(f"{candidate['model_id']} is not promoted: {decision['reason']}.",
                       metadata={"report": MetadataValue.path(evaluation["report"])})
     judged_against = evaluation["models"]["incumbent"]["model_id"]
-    champion = model_registry.champion(FAMILY)
+    champion = model_registry.champion(SPEECH.family)
     now = champion["model_id"] if champion else "baseline"
     if now != judged_against:
         raise Failure(f"{candidate['model_id']} is not promoted: it was judged against "
                       f"{judged_against}, but {now} was promoted since (by another loop). "
                       f"Materialize asr_eval for loop {loop} again to judge it against {now}.")
-    row = model_registry.promote(FAMILY, candidate["model_id"])
+    row = model_registry.promote(SPEECH.family, candidate["model_id"])
     warehouse.write_output("promoted_model", loop, {"model_id": row["model_id"],
                                                     "checkpoint": row["checkpoint"],
                                                     "promoted_at": row["promoted_at"]})

@@ -28,6 +28,7 @@ import training
 import training.training_set
 from assets.common import png_markdown
 from assets.loop_config import PreferenceTrainingConfig, RLConfig, SFTConfig, train_settings
+from assets.speech.spec import SPEECH
 from pipelines.partitions import family_of, loops
 from resources.model_hub import ModelHub
 from resources.registry import ModelRegistry
@@ -41,7 +42,7 @@ THIS = sys.modules[__name__]  # this module's source is part of its assets' code
 TRAINER_VERSION = sql.version(THIS, assets.loop_config, training)  # the whole trainer
 
 SNAPSHOT_SQL = ("queries/sft_rows", "queries/pairs_for_batches", "queries/eval_clips",
-                "queries/batches_by_role", "queries/audio_batches")
+                "queries/batches_by_role", "queries/batches_holding")
 
 
 class TrainingSetConfig(Config):
@@ -62,8 +63,8 @@ def speech_training_set(
 ) -> MaterializeResult:
     """The rows one loop run uses: verified transcripts and pairs (train), labeled clips (eval)."""
     roles = warehouse.batches_by_role()
-    train = config.train_batches or warehouse.speech_batches("train")
-    evals = config.eval_batches or warehouse.speech_batches("eval")
+    train = config.train_batches or warehouse.batches_holding(SPEECH.media_table, "train")
+    evals = config.eval_batches or warehouse.batches_holding(SPEECH.media_table, "eval")
     check_selection(train, evals, [b for bs in roles.values() for b in bs])
     params = {"batches": train}
     sft = warehouse.fetch_dicts(sql.load("queries/sft_rows"), params)

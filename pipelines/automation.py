@@ -31,6 +31,7 @@ from dagster import (
     sensor,
 )
 
+from assets.speech.spec import SPEECH
 from pipelines.inbox import inbox_dir, new_manifests
 from pipelines.jobs import ingest_job, speech_data_job, speech_loop_job
 from pipelines.partitions import LOOPS, batches, loop_key
@@ -72,7 +73,7 @@ def nightly_loop_config() -> dict:
           "succeeded (loop_after_nightly_relabel).")
 def nightly_retrain(context: ScheduleEvaluationContext, warehouse: Warehouse):
     tick = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M")
-    train = warehouse.speech_batches("train")
+    train = warehouse.batches_holding(SPEECH.media_table, "train")
     if not train:
         return SkipReason("no train batches with audio clips")
     return [RunRequest(run_key=f"{tick}:{batch}", partition_key=batch,
@@ -92,9 +93,7 @@ def loop_after_nightly_relabel(context: RunStatusSensorContext):
     waiting = [r.run_id[:8] for r in runs if r.status != DagsterRunStatus.SUCCESS]
     if waiting:
         return SkipReason(f"nightly {tick}: relabel runs not (yet) successful: {waiting}")
-    from pipelines.loop_cli import FAMILY
-
-    loop = loop_key(FAMILY, datetime.fromisoformat(tick))
+    loop = loop_key(SPEECH.family, datetime.fromisoformat(tick))
     context.instance.add_dynamic_partitions(LOOPS, [loop])
     return RunRequest(run_key=f"loop:{tick}", partition_key=loop, tags={NIGHTLY_TAG: tick},
                       run_config=nightly_loop_config())

@@ -22,15 +22,15 @@ from pathlib import Path
 
 import click
 
-FAMILY = "asr"
-LOOP_JOB = "speech_loop"
-RL_JOB = "speech_rl_loop"
-LABEL_JOB = "speech_data"
+from assets.speech.spec import SPEECH
+
+FAMILY = SPEECH.family
+LABEL_JOB = SPEECH.label_job
 RL_OBJECTIVES = ("grpo", "mwer")
 
 
 def loop_job(objective: str) -> str:
-    return RL_JOB if objective in RL_OBJECTIVES else LOOP_JOB
+    return SPEECH.loop_job(objective)
 
 
 def loop_run_config(base: dict, train: list[str], evals: list[str], objective: str,
@@ -73,8 +73,8 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
     from resources.warehouse import Warehouse
 
     warehouse = Warehouse()
-    train = train or warehouse.speech_batches("train")
-    evals = evals or warehouse.speech_batches("eval")
+    train = train or warehouse.batches_holding(SPEECH.media_table, "train")
+    evals = evals or warehouse.batches_holding(SPEECH.media_table, "eval")
     instance = instance_factory()
     missing = [b for b in train + evals if not instance.has_dynamic_partition(BATCHES, b)]
     if missing:
@@ -120,7 +120,7 @@ def resume_loop(loop: str, instance_factory: Callable, run_job: Callable) -> Non
             if loop not in instance.get_materialized_partitions(AssetKey(k.path))]
     if not todo:
         click.echo(f"Loop {loop} has materialized every asset of {job}: nothing to resume.")
-        _print_outcome(warehouse.read_output("asr_eval", loop))
+        _print_outcome(warehouse.read_output(SPEECH.evaluation, loop))
         return
     click.echo(f"\n### resuming {job}, loop {loop}: "
                f"{', '.join(sorted(k.to_user_string() for k in todo))}")
@@ -153,7 +153,7 @@ class NotPromoted(click.ClickException):
 
 def _loop_eval(warehouse, loop: str) -> dict | None:
     try:
-        return warehouse.read_output("asr_eval", loop)
+        return warehouse.read_output(SPEECH.evaluation, loop)
     except FileNotFoundError:
         return None
 

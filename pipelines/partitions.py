@@ -22,11 +22,12 @@ from datetime import UTC, datetime
 
 from dagster import DynamicPartitionsDefinition
 
+from training.tasks import FAMILIES
+
 BATCHES = "batches"
 LOOPS = "loops"
 batches = DynamicPartitionsDefinition(name=BATCHES)
 loops = DynamicPartitionsDefinition(name=LOOPS)
-FAMILIES = ("asr", "vlm", "alm")
 
 
 def loop_key(family: str, started: datetime | None = None) -> str:

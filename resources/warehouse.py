@@ -303,10 +303,14 @@ class Warehouse(ConfigurableResource):
             out.setdefault(role, []).append(batch)
         return out
 
-    def speech_batches(self, role: str) -> list[str]:
-        """Batches of `role` that hold audio clips, in registration order."""
-        audio = {b for (b,) in self.fetch(sql.load("queries/audio_batches"))}
-        return [b for b in self.batches_by_role().get(role, []) if b in audio]
+    def batches_holding(self, table: str, role: str) -> list[str]:
+        """Batches of `role` that hold rows in `table` (a task's media table, e.g.
+        `audio_clips`), in registration order."""
+        if table not in sql.tables():
+            raise ValueError(f"No table {table!r}; tables: {', '.join(sql.tables())}.")
+        holding = {b for (b,) in self.fetch(sql.load("queries/batches_holding").format(
+            table=table))}
+        return [b for b in self.batches_by_role().get(role, []) if b in holding]
 
     def write_output(self, asset: str, partition: str, payload: Mapping[str, Any]) -> Path:
         """Atomically record what one partition of an asset produced (`output.json` in its

@@ -16,6 +16,7 @@ MODULES = [
     "training.curriculum",
     "training.promotion", "training.training_set", "training.preference_data",
     "resources.training_runs", "pipelines.partitions", "assets.loop_config", "pipelines.inbox",
+    "training.tasks",
     "training.config", "training.data",
     "training.curves", "pipelines.models_cli", "training.eval_cache", "training.text_table",
     "models.roles", "models.loading", "models.tiny", "models.vision.captioner",

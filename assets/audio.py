@@ -8,12 +8,12 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 import labeling.asr_labels
-import models.asr
+import models.whisper
 import sql
 from assets.common import batches, progress_logger
 from assets.speech.spec import SPEECH
 from labeling.asr_labels import NBestParams, hypothesis_rows
-from labeling.media import load_audio_16k
+from labeling.ingest.audio import load_audio_16k
 from resources.model_hub import ModelHub
 from resources.registry import ModelRegistry
 from resources.warehouse import Warehouse
@@ -46,7 +46,7 @@ def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None
 
 @asset(partitions_def=batches, group_name="speech", deps=["audio_clips"], pool="gpu",
        code_version=sql.version(CLIPS_SQL, "schema/asr_hypotheses", THIS,
-                                labeling.asr_labels, models.asr))
+                                labeling.asr_labels, models.whisper))
 def asr_hypotheses(
     context: AssetExecutionContext, config: HypothesesConfig, warehouse: Warehouse,
     model_hub: ModelHub, model_registry: ModelRegistry,

@@ -11,8 +11,8 @@ from typing import Any
 from dagster import MetadataValue
 
 import sql
-from labeling.ingest import IngestResult
-from labeling.manifest import tags_json  # noqa: F401  (re-exported for asset modules)
+from labeling.ingest.manifest import tags_json  # noqa: F401  (re-exported for asset modules)
+from labeling.ingest.rows import IngestResult
 from pipelines.partitions import batches  # noqa: F401  (re-exported for asset modules)
 from resources.warehouse import Warehouse
 

@@ -8,15 +8,14 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 import sql
-import training.evaluate
-import training.metrics
+import training.eval
 from assets.audio import CLIPS_SQL, load_clips
 from assets.common import batches, png_markdown, progress_logger, tags_json
-from labeling.media import load_audio_16k
+from labeling.ingest.audio import load_audio_16k
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
-from training.evaluate import evaluate_clips, write_report
-from training.metrics import plot_report, to_markdown
+from training.eval.evaluate import evaluate_clips, write_report
+from training.eval.report import plot_report, to_markdown
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
@@ -31,8 +30,7 @@ class EvalConfig(Config):
 
 
 @asset(partitions_def=batches, group_name="evaluation", deps=["audio_clips"], pool="gpu",
-       code_version=sql.version(CLIPS_SQL, "schema/asr_eval", THIS, training.evaluate,
-                                training.metrics))
+       code_version=sql.version(CLIPS_SQL, "schema/asr_eval", THIS, training.eval))
 def asr_baseline_eval(
     context: AssetExecutionContext, config: EvalConfig, warehouse: Warehouse,
     model_hub: ModelHub,

@@ -13,17 +13,15 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 from pydantic import Field
 
 import labeling.ingest
-import labeling.manifest
-import labeling.media
 import sql
 from assets.common import batches, ingest_metadata, known_ids, progress_logger
-from labeling.ingest import AudioLimits, ingest_audio, ingest_images, ingest_videos
-from labeling.manifest import SourceEntry, SourceIssue, iter_source
+from labeling.ingest.manifest import SourceEntry, SourceIssue, iter_source
+from labeling.ingest.rows import AudioLimits, ingest_audio, ingest_images, ingest_videos
 from resources.warehouse import Warehouse
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
-LABELING = (labeling.ingest, labeling.media, labeling.manifest)
+LABELING = (labeling.ingest,)
 
 
 class AudioIngestConfig(Config):

@@ -9,8 +9,8 @@ from pydantic import Field
 
 import labeling.qc
 import sql
-import training.pairs
-import training.preference_data
+import training.data.pairs
+import training.data.preference_data
 import training.rewards
 from assets.common import batches
 from assets.speech.spec import SPEECH
@@ -18,8 +18,8 @@ from labeling.label_studio import aggregate, read_pairwise_export
 from labeling.qc.verdicts import apply_verdicts, preferences_from_rows
 from resources.registry import ModelRegistry
 from resources.warehouse import Warehouse
-from training.pairs import PairConfig
-from training.preference_data import (
+from training.data.pairs import PairConfig
+from training.data.preference_data import (
     export_pairs,
     hard_negative_pairs,
     human_pairs,
@@ -57,7 +57,7 @@ def _stamp(rows: list[dict]) -> list[dict]:
 
 @asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],
        code_version=sql.version(HYPS_SQL, VERDICTS_SQL, "schema/preference_pairs", THIS,
-                                training.pairs, training.preference_data, labeling.qc))
+                                training.data.pairs, training.data.preference_data, labeling.qc))
 def preference_pairs(
     context: AssetExecutionContext, config: PairsConfig, warehouse: Warehouse,
     model_registry: ModelRegistry,
@@ -103,7 +103,7 @@ def preference_pairs(
 
 @asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],
        code_version=sql.version(HYPS_SQL, "schema/reward_shaping", THIS,
-                                training.preference_data, training.rewards))
+                                training.data.preference_data, training.rewards))
 def reward_shaping(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Reward components per hypothesis: accuracy, hallucination, emptiness, repetition, length."""
     batch = context.partition_key

@@ -28,22 +28,19 @@ from dagster import (
 from pydantic import Field
 
 import sql
-import training.eval_cache
-import training.evaluate
-import training.metrics
-import training.promotion
+import training.eval
 from assets.common import png_markdown, progress_logger, tags_json
 from assets.speech.spec import SPEECH
-from labeling.media import load_audio_16k
+from labeling.ingest.audio import load_audio_16k
 from pipelines.partitions import loops
 from resources.model_hub import ModelHub
 from resources.registry import ModelRegistry
 from resources.warehouse import Warehouse
-from training import eval_cache
-from training.evaluate import evaluate_clips
-from training.metrics import grouped_scores
-from training.promotion import comparison_table, decide, plot_comparison
-from training.training_set import read_jsonl
+from training.data.training_set import read_jsonl
+from training.eval import cache as eval_cache
+from training.eval.evaluate import evaluate_clips
+from training.eval.promotion import comparison_table, decide, plot_comparison
+from training.eval.report import grouped_scores
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
@@ -61,8 +58,7 @@ class LoopEvalConfig(Config):
 @asset(group_name="evaluation", partitions_def=loops, pool="gpu",
        deps=["speech_training_set", "whisper_sft_model", "whisper_preference_model",
              "whisper_rl_model"],
-       code_version=sql.version(THIS, training.evaluate, training.metrics, training.promotion,
-                                training.eval_cache))
+       code_version=sql.version(THIS, training.eval))
 def asr_eval(
     context: AssetExecutionContext, config: LoopEvalConfig, warehouse: Warehouse,
     model_hub: ModelHub, model_registry: ModelRegistry,

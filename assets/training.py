@@ -25,7 +25,7 @@ from pydantic import Field
 import assets.loop_config
 import sql
 import training
-import training.training_set
+import training.data.training_set
 from assets.common import png_markdown
 from assets.loop_config import PreferenceTrainingConfig, RLConfig, SFTConfig, train_settings
 from assets.speech.spec import SPEECH
@@ -35,8 +35,9 @@ from resources.registry import ModelRegistry
 from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
 from training.config import ConfigError, TrainConfig
-from training.curves import bucket_summary, plot_curves, read_metrics
-from training.training_set import TrainingSetError, check_selection, write_snapshot
+from training.data.training_set import TrainingSetError, check_selection, write_snapshot
+from training.runtime.curves import bucket_summary, plot_curves
+from training.runtime.metrics_log import read_metrics
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 TRAINER_VERSION = sql.version(THIS, assets.loop_config, training)  # the whole trainer
@@ -57,7 +58,7 @@ class TrainingSetConfig(Config):
 @asset(group_name="training", partitions_def=loops,
        deps=[AssetDep(name, partition_mapping=AllPartitionMapping())
              for name in ("audio_clips", "preference_pairs", "curriculum_buckets")],
-       code_version=sql.version(*SNAPSHOT_SQL, THIS, training.training_set))
+       code_version=sql.version(*SNAPSHOT_SQL, THIS, training.data.training_set))
 def speech_training_set(
     context: AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse,
 ) -> MaterializeResult:

@@ -116,11 +116,12 @@ import ctranslate2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from labeling.media import load_audio  # noqa: E402
-from models.asr import WhisperASR, token_cap  # noqa: E402
+from labeling.ingest.audio import load_audio  # noqa: E402
 from models.batching import batches_by_duration  # noqa: E402
 from models.bundled import BUNDLED_WHISPER, bundled_whisper_dir, resolve_model  # noqa: E402
-from training.metrics import error_counts  # noqa: E402
+from models.whisper.asr import WhisperASR  # noqa: E402
+from models.whisper.inputs import token_cap  # noqa: E402
+from training.eval.metrics import error_counts  # noqa: E402
 
 DEFAULT_MANIFEST = ROOT / "data" / "sample" / "audio" / "dev.jsonl"
 DEFAULT_CACHE = ROOT / ".rlfoundry" / "models"

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from models.bundled import BUNDLED_WHISPER, resolve_model  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
-from training.loop import train  # noqa: E402
+from training.whisper.loop import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "data/sample/audio/train.jsonl"

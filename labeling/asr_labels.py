@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from models.asr import WhisperASR
 from models.audio_chunks import AudioLoader, iter_audio_chunks
+from models.whisper.asr import WhisperASR
 
 
 @dataclass(frozen=True)

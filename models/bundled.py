@@ -34,7 +34,7 @@ def resolve_model(name: str, cache_dir: str | Path) -> str:
     `cache_dir`; a CTranslate2 folder is imported once into `cache_dir` too;
     a transformers folder or a hub id is returned as it is.
     """
-    from models.ct2_import import import_ct2_whisper
+    from models.whisper.ct2.importer import import_ct2_whisper
 
     cache_dir = Path(cache_dir)
     if name == BUNDLED_WHISPER:

@@ -32,7 +32,7 @@ import numpy as np
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-    from models.asr import Hypothesis
+    from models.whisper.nbest import Hypothesis
 
     ImageLike = PILImage | np.ndarray
 
@@ -121,7 +121,7 @@ class Region:
 
 @runtime_checkable
 class ASR(Protocol):
-    """Speech to text (`models.asr.WhisperASR`)."""
+    """Speech to text (`models.whisper.asr.WhisperASR`)."""
 
     name: str
     sample_rate: int

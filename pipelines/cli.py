@@ -208,7 +208,7 @@ def list_models() -> None:
 @click.argument("dest", type=click.Path(path_type=Path))
 def import_ct2(src: Path, dest: Path) -> None:
     """Convert a CTranslate2 / faster-whisper Whisper folder SRC into a transformers folder DEST."""
-    from models.ct2_import import import_ct2_whisper
+    from models.whisper.ct2.importer import import_ct2_whisper
 
     try:
         out = import_ct2_whisper(src, dest)

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from labeling.manifest import read_source
-from labeling.media import load_audio_16k
-from models.asr import WhisperASR
+from labeling.ingest.audio import load_audio_16k
+from labeling.ingest.manifest import read_source
 from models.bundled import resolve_model
+from models.whisper.asr import WhisperASR
 from resources.home import rlfoundry_home
-from training.evaluate import evaluate_clips, write_report
-from training.metrics import format_table
+from training.eval.evaluate import evaluate_clips, write_report
+from training.eval.report import format_table
 
 
 def manifest_clips(manifest: Path, splits: list[str]) -> list[dict]:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from training.text_table import aligned
+from training.eval.text_table import aligned
 
 COLUMNS = ("round", "model", "stage", "from", "train batches", "WER %", "incumbent",
            "inc. WER %", "promoted")

@@ -29,9 +29,9 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from models.asr import WhisperASR
 from models.bundled import BUNDLED_WHISPER, resolve_model
 from models.roles import ROLES
+from models.whisper.asr import WhisperASR
 from resources.home import rlfoundry_home
 
 # role -> (module, class, real default). The classes satisfy models.roles' protocols.

@@ -21,7 +21,8 @@ from dagster import (
 )
 from pydantic import Field
 
-# training.run writes why it died into this file (training/pipes_report.py reads the same name)
+# training.run writes why it died into this file (training/runtime/pipes_report.py reads the
+# same name)
 ERROR_FILE_ENV = "RLFOUNDRY_ERROR_FILE"
 # torchrun flags that choose a rendezvous across nodes: with any of them, no --standalone
 MULTI_NODE_FLAGS = {"--nnodes", "--rdzv-backend", "--rdzv-endpoint", "--rdzv-id",

@@ -1,7 +1,7 @@
 """A finished training run, logged to MLflow: config as params, curves as metrics, artifacts.
 
 Training runs out of process and writes `metrics.jsonl` (one JSON object per step, with a
-`step` field; see `training.curves.read_metrics`); this logs it afterwards from the
+`step` field; see `training.runtime.metrics_log.read_metrics`); this logs it afterwards from the
 orchestrator, so the trainer needs no MLflow and a failed upload cannot fail a training run.
 Metrics go in `log_batch` calls of at most MLflow's 1000 values, params of at most 100.
 
@@ -45,7 +45,7 @@ def log_training_run(
     """
     from mlflow.entities import Metric, Param
 
-    from training.curves import read_metrics
+    from training.runtime.metrics_log import read_metrics
 
     run = client.create_run(experiment_id, run_name=f"{stage}-{loop}",
                             tags={"family": family, "stage": stage, "loop": loop})

@@ -10,8 +10,8 @@ Example:
     True
     >>> len(digest("schema/audio_clips"))
     12
-    >>> import labeling.manifest
-    >>> version("schema/audio_clips", labeling.manifest) != digest("schema/audio_clips")
+    >>> import labeling.ingest.manifest
+    >>> version("schema/audio_clips", labeling.ingest.manifest) != digest("schema/audio_clips")
     True
 """
 

@@ -16,8 +16,10 @@ from transformers import GenerationConfig, WhisperForConditionalGeneration, Whis
 from transformers.generation import logits_process
 
 import models.batching
-from models.asr import Hypothesis, WhisperASR, decoder_prompt, token_cap
 from models.batching import batches_by_duration
+from models.whisper.asr import WhisperASR
+from models.whisper.inputs import decoder_prompt, token_cap
+from models.whisper.nbest import Hypothesis
 
 SR = 16_000
 
@@ -302,9 +304,9 @@ def _share_of_words(reference: str, hypothesis: str) -> float:
 
 @pytest.mark.slow
 def test_real_tiny_en_transcribes_synthetic_speech(tmp_path):
-    ct2_import = pytest.importorskip("models.ct2_import")
+    ct2_import = pytest.importorskip("models.whisper.ct2.importer")
     if not hasattr(ct2_import, "import_ct2_whisper"):
-        pytest.skip("models.ct2_import has no import_ct2_whisper yet")
+        pytest.skip("models.whisper.ct2.importer has no import_ct2_whisper yet")
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
     from models.bundled import bundled_whisper_dir

@@ -21,13 +21,9 @@ import pytest
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-from models.ct2_import import (
-    PROVENANCE_FILE,
-    CT2ImportError,
-    import_ct2_whisper,
-    read_ct2_model,
-)
 from models.testing import build_tiny_whisper
+from models.whisper.ct2.importer import PROVENANCE_FILE, import_ct2_whisper
+from models.whisper.ct2.reader import CT2ImportError, read_ct2_model
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 

@@ -73,7 +73,7 @@ def test_bad_weights_are_refused(table):
 
 
 def test_training_curves_show_reward_per_bucket_in_curriculum_order(tmp_path):
-    from training.curves import bucket_series, bucket_summary, plot_curves
+    from training.runtime.curves import bucket_series, bucket_summary, plot_curves
 
     rows = [{"step": s, "loss": 1.0, "reward/mean": 0.5,
              **({"reward/bucket/hard": -0.5 + 0.1 * s} if s > 6 else {}),

@@ -6,22 +6,21 @@ import importlib
 import pytest
 
 MODULES = [
-    "sql", "resources.warehouse", "labeling.manifest", "labeling.ingest", "labeling.testing",
-    "models.testing", "models.batching", "training.metrics", "training.pairs",
-    "labeling.label_studio", "labeling.qc.pairwise", "labeling.qc.export", "labeling.qc.review",
-    "labeling.qc.agreement", "labeling.qc.tasks", "labeling.qc.verdicts", "resources.label_studio",
-    "training.rewards", "training.reward_text",
-    "training.reward_language", "training.reward_phonemes", "training.reward_weighting",
-    "training.reward_composite", "training.grpo", "training.mwer", "training.monitors",
-    "training.curriculum",
-    "training.promotion", "training.training_set", "training.preference_data",
-    "resources.training_runs", "pipelines.partitions", "assets.loop_config", "pipelines.inbox",
-    "training.tasks",
-    "training.config", "training.data",
-    "training.curves", "pipelines.models_cli", "training.eval_cache", "training.text_table",
-    "models.roles", "models.loading", "models.tiny", "models.vision.captioner",
-    "models.vision.grounding_dino", "models.vision.sam", "models.vlm", "models.text_llm",
-    "models.audio_lm", "models.regions", "resources.model_hub",
+    "sql", "resources.warehouse", "labeling.ingest.manifest", "labeling.ingest.rows",
+    "labeling.testing", "models.testing", "models.batching", "training.eval.metrics",
+    "training.eval.report", "training.data.pairs", "labeling.label_studio", "labeling.qc.pairwise",
+    "labeling.qc.export", "labeling.qc.review", "labeling.qc.agreement", "labeling.qc.tasks",
+    "labeling.qc.verdicts", "resources.label_studio", "training.rewards",
+    "training.rewards.components", "training.rewards.text", "training.rewards.language",
+    "training.rewards.phonemes", "training.rewards.weighting", "training.rewards.composite",
+    "training.objectives.grpo", "training.objectives.advantages", "training.objectives.mwer",
+    "training.monitors", "training.curriculum", "training.eval.promotion",
+    "training.data.training_set", "training.data.preference_data", "resources.training_runs",
+    "pipelines.partitions", "assets.loop_config", "pipelines.inbox", "training.tasks",
+    "training.config", "training.whisper.data", "training.runtime.curves", "pipelines.models_cli",
+    "training.eval.cache", "training.eval.text_table", "models.roles", "models.loading",
+    "models.tiny", "models.vision.captioner", "models.vision.grounding_dino", "models.vision.sam",
+    "models.vlm", "models.text_llm", "models.audio_lm", "models.regions", "resources.model_hub",
 ]
 
 

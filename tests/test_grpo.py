@@ -1,4 +1,4 @@
-"""training.grpo against TRL 1.16's own GRPOTrainer code, plus gradients, masking and edge cases.
+"""training.objectives.grpo against TRL 1.16's own GRPOTrainer code, plus gradients, masking, edges.
 
 How TRL is called: TRL 1.16 has no standalone GRPO advantage or loss function; both are inline in
 ``GRPOTrainer`` methods. The real methods run unmodified on a trainer made with
@@ -42,14 +42,9 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-import training.grpo
-from training.grpo import (
-    group_advantages,
-    grpo_loss,
-    policy_entropy,
-    token_entropy,
-    zero_variance_fraction,
-)
+import training.objectives.grpo
+from training.objectives.advantages import group_advantages, zero_variance_fraction
+from training.objectives.grpo import grpo_loss, policy_entropy, token_entropy
 
 grpo_trainer = pytest.importorskip("trl.trainer.grpo_trainer")
 trl_utils = pytest.importorskip("trl.trainer.utils")
@@ -568,5 +563,5 @@ def test_entropy_matches_trl():
 
 
 def test_docstring_examples():
-    result = doctest.testmod(training.grpo, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(training.objectives.grpo, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -1,4 +1,4 @@
-"""training.losses against TRL 1.16's own DPOTrainer loss code, plus gradients and edge cases.
+"""training.objectives.losses against TRL 1.16's own DPOTrainer loss code, gradients, edge cases.
 
 How TRL is called: TRL 1.16 has no standalone loss function; every loss type is computed inline in
 ``DPOTrainer._compute_loss(model, inputs, return_outputs)``, from the per-token log-probs a model
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-import training.losses
-from training.losses import (
+import training.objectives.losses
+from training.objectives.losses import (
     RunningMean,
     bco_pair_loss,
     dpo_sigmoid_loss,
@@ -446,5 +446,5 @@ def test_validation_errors():
 
 
 def test_docstring_examples():
-    result = doctest.testmod(training.losses, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(training.objectives.losses, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -1,6 +1,6 @@
 import os
 
-from labeling.manifest import read_source
+from labeling.ingest.manifest import read_source
 from labeling.testing import write_manifest, write_tone
 
 

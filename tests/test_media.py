@@ -1,4 +1,4 @@
-"""labeling.media: every format decodes, every bad file becomes a MediaError with a reason.
+"""labeling.ingest.media: every format decodes, every bad file becomes a MediaError with a reason.
 
 Fixtures are written into tmp_path with soundfile, PyAV and Pillow; nothing is
 downloaded and no binary fixture is committed.
@@ -20,22 +20,18 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from labeling.media import (
+from labeling.ingest.audio import AudioInfo, check_audio, load_audio
+from labeling.ingest.image import ImageInfo, probe_image
+from labeling.ingest.media import (
     AUDIO_EXTS,
     IMAGE_EXTS,
     VIDEO_EXTS,
-    AudioInfo,
-    ImageInfo,
     MediaError,
-    VideoInfo,
-    check_audio,
-    load_audio,
     media_kind,
-    probe_image,
-    probe_video,
     require_media_kind,
     sha256_file,
 )
+from labeling.ingest.video import VideoInfo, probe_video
 
 SR_OUT = 16000
 TOL_S = 0.010  # ±10 ms

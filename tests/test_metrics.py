@@ -1,4 +1,4 @@
-"""Tests for training.metrics: normalisation, WER/CER counts, grouped reports, rendering."""
+"""Tests for training.eval.metrics: normalisation, WER/CER counts, grouped reports, rendering."""
 
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ from fractions import Fraction
 import jiwer
 import pytest
 
-from training.metrics import (
+from training.eval.metrics import ErrorCounts, corpus_scores, error_counts, normalize
+from training.eval.report import (
     UNKNOWN,
-    ErrorCounts,
     EvalReport,
-    corpus_scores,
-    error_counts,
     format_table,
     grouped_scores,
-    normalize,
     plot_report,
     to_markdown,
 )

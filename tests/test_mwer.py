@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from training.mwer import mwer_loss
+from training.objectives.mwer import mwer_loss
 
 
 def test_value_matches_the_formula_by_hand():

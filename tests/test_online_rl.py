@@ -11,8 +11,8 @@ from transformers import WhisperForConditionalGeneration
 
 from labeling.testing import write_manifest, write_tone
 from training.config import ConfigError, TrainConfig
-from training.loop import TrainingStopped, train
 from training.monitors import EntropyWatch
+from training.whisper.loop import TrainingStopped, train
 
 REFS = ["hello world", "the cat sat", "good morning"]
 
@@ -152,7 +152,7 @@ def test_grpo_scores_rollouts_at_their_sampling_temperature(tiny_whisper_dir):
     """Ratio, KL and entropy are of the distribution sampled from: logits / temperature."""
     from transformers import WhisperProcessor
 
-    from training.whisper_logps import WhisperScorer, WhisperTokens
+    from training.whisper.logps import WhisperScorer, WhisperTokens
 
     model = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_dir).eval()
     tokenizer = WhisperProcessor.from_pretrained(tiny_whisper_dir).tokenizer

@@ -1,4 +1,4 @@
-"""Tests for training.pairs: preference pairs mined from N-best hypotheses by WER."""
+"""Tests for training.data.pairs: preference pairs mined from N-best hypotheses by WER."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-import training.pairs
-from training.pairs import Pair, PairConfig, mine_pairs, score_hypotheses
+import training.data.pairs
+from training.data.pairs import Pair, PairConfig, mine_pairs, score_hypotheses
 
 REF = "alpha bravo charlie delta echo foxtrot golf hotel india juliet"  # 10 words
 
@@ -30,7 +30,7 @@ def texts(pairs: list[Pair]) -> list[tuple[str, str]]:
 
 
 def test_doctests():
-    assert doctest.testmod(training.pairs).failed == 0
+    assert doctest.testmod(training.data.pairs).failed == 0
 
 
 def test_score_hypotheses_known_wers_in_input_order():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from training.metrics import grouped_scores
-from training.promotion import comparison_table, decide, plot_comparison
+from training.eval.promotion import comparison_table, decide, plot_comparison
+from training.eval.report import grouped_scores
 
 REFS = [("the cat sat on the mat", {"accent": "us"}), ("good morning to you", {"accent": "gb"})]
 

@@ -6,19 +6,19 @@ import shutil
 
 import pytest
 
-import training.reward_phonemes as reward_phonemes
-from training.metrics import error_counts
-from training.reward_composite import REWARD_NAMES, RewardWeights, combine, speech_rewards
-from training.reward_language import detect_script, language_match
-from training.reward_phonemes import (
+import training.rewards.phonemes as reward_phonemes
+from training.eval.metrics import error_counts
+from training.rewards import reward_components
+from training.rewards.composite import REWARD_NAMES, RewardWeights, combine, speech_rewards
+from training.rewards.language import detect_script, language_match
+from training.rewards.phonemes import (
     EspeakNotFoundError,
     accuracy_per,
     phoneme_error_rate,
     phonemize,
 )
-from training.reward_text import keyword_recall, parse_keywords
-from training.reward_weighting import gated_accuracy, group_weights, weighted
-from training.rewards import reward_components
+from training.rewards.text import keyword_recall, parse_keywords
+from training.rewards.weighting import gated_accuracy, group_weights, weighted
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)"

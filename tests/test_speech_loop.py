@@ -31,7 +31,7 @@ from labeling.testing import write_tone
 from pipelines.partitions import BATCHES, LOOPS
 from resources.model_hub import ModelHub
 from resources.training_launcher import TrainingLauncher
-from training.training_set import TrainingSetError
+from training.data.training_set import TrainingSetError
 
 NOW = datetime.now(UTC)
 LOOP = [speech_training_set, whisper_sft_model, whisper_preference_model, asr_eval,

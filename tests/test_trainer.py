@@ -1,4 +1,4 @@
-"""The Whisper trainer (training.run / training.loop) on a tiny random Whisper and tone clips."""
+"""The Whisper trainer (training.run, training.whisper.loop) on a tiny random Whisper and tones."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from safetensors.torch import load_file
 from transformers import WhisperForConditionalGeneration
 
 from labeling.testing import write_manifest, write_tone
-from training import loop, run
+from training import run
 from training.config import ConfigError, TrainConfig
-from training.loop import train
-from training.reference_cache import CACHE_NAME
+from training.whisper import loop
+from training.whisper.loop import train
+from training.whisper.reference_cache import CACHE_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = [
@@ -154,9 +155,9 @@ def test_first_dpo_step_has_policy_equal_reference(tiny_whisper_dir, data_dir, t
 
 def test_logps_agree_with_asr_scores(tiny_whisper_dir, data_dir):
     """What training optimises is what WhisperASR.score (pair mining, evaluation) measures."""
-    from labeling.media import load_audio
-    from models.asr import WhisperASR
-    from training.whisper_logps import WhisperScorer, WhisperTokens
+    from labeling.ingest.audio import load_audio
+    from models.whisper.asr import WhisperASR
+    from training.whisper.logps import WhisperScorer, WhisperTokens
 
     asr = WhisperASR.from_pretrained(str(tiny_whisper_dir), device="cpu")
     audio = load_audio(data_dir / "clip0.wav")[0]
@@ -209,8 +210,8 @@ def test_entry_point_runs_and_reports_json_lines(tiny_whisper_dir, data_dir, tmp
     assert final["checkpoint"].endswith("checkpoints/step-00000001") and "loss/bco_pair" in final
 
 
-@pytest.mark.parametrize("name", ["training.config", "training.data", "training.whisper_logps",
-                                  "training.pipes_report"])
+@pytest.mark.parametrize("name", ["training.config", "training.whisper.data",
+                                  "training.whisper.logps", "training.runtime.pipes_report"])
 def test_docstring_examples_run(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training.training_set import TrainingSetError, check_selection, write_snapshot
+from training.data.training_set import TrainingSetError, check_selection, write_snapshot
 
 
 def test_selection_needs_registered_disjoint_train_and_eval_batches():

@@ -80,7 +80,7 @@ class TrainConfig(BaseModel):
     """Everything one training run needs; `run.py` reads it from a JSON file.
 
     Example config file (SFT needs `data` rows with `audio` + `text`; DPO/MPO the
-    pairs JSONL that `training.preference_data.export_pairs` writes)::
+    pairs JSONL that `training.data.preference_data.export_pairs` writes)::
 
         {"objective": "dpo", "model": ".rlfoundry/models/whisper-tiny.en",
          "output_dir": "runs/dpo-1", "data": "exports/pairs.jsonl", "max_steps": 200}
@@ -151,7 +151,7 @@ class TrainConfig(BaseModel):
     kl_beta: float = _f(0.04, "Weight of the k3 KL to the frozen starting model (0 = no KL "
                         "term; KL is logged anyway).", ge=0.0)
     reward_weights: dict[str, float] = _f({}, "Weights of reward components "
-                                          "(training.reward_composite.RewardWeights); {} = "
+                                          "(training.rewards.composite.RewardWeights); {} = "
                                           "the defaults.")
     gate_threshold: float = _f(0.5, "WER above which a transcript is a sentence-level failure "
                                "(gated_accuracy's penalty).", ge=0.0)
@@ -197,7 +197,7 @@ class TrainConfig(BaseModel):
         if not (len(bounds) == 2 and 0 <= bounds[0] <= bounds[1] <= 1):
             raise ValueError(f"curriculum_boundaries: must be two increasing fractions in "
                              f"[0, 1], got {bounds!r}")
-        from training.reward_composite import REWARD_NAMES
+        from training.rewards.composite import REWARD_NAMES
 
         unknown = sorted(set(self.reward_weights) - set(REWARD_NAMES))
         if unknown:

@@ -23,9 +23,9 @@ import sys
 import torch
 
 from training.config import ConfigError, TrainConfig
-from training.data import DataError
-from training.pipes_report import fail, open_reporter, record_error
 from training.runtime.guard import die_with_parent
+from training.runtime.pipes_report import fail, open_reporter, record_error
+from training.whisper.data import DataError
 
 
 def _init_distributed() -> bool:
@@ -54,7 +54,10 @@ def _main(argv: list[str]) -> int:
         config = TrainConfig.from_json(argv[0])
     except ConfigError as exc:
         fail(f"{argv[0]}: {exc}")
-    from training.loop import TrainingStopped, train  # heavy imports after the config is good
+    from training.whisper.loop import (  # heavy imports after the config is good
+        TrainingStopped,
+        train,
+    )
 
     distributed = _init_distributed()
     rank = torch.distributed.get_rank() if distributed else 0

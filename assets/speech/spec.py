@@ -1,6 +1,6 @@
 """The speech task's declaration on the spine (see `training.tasks.TaskSpec`)."""
 
-from training.reward_composite import REWARD_NAMES
+from training.rewards.composite import REWARD_NAMES
 from training.tasks import TaskSpec
 
 SPEECH = TaskSpec(

@@ -1,0 +1,211 @@
+"""Reading a batch's source: a NeMo-style JSONL manifest or a folder of media.
+
+A manifest line names one file (`audio_filepath`, `image_filepath` or
+`video_filepath`, relative to the manifest's folder or absolute), an optional
+`text` and `duration`; every other key is kept as a tag (`accent`, `snr_db`,
+`speaker`, `split`, ...). A folder is walked recursively; an audio file may
+have a sidecar transcript `NAME.txt` beside it.
+
+Nothing is dropped silently: every line or file that cannot become an entry
+comes back as a `SourceIssue` with a reason, for the quarantine table.
+
+Example:
+    >>> import json, pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.wav").write_bytes(b"RIFF")
+    >>> _ = (d / "m.jsonl").write_text(json.dumps({"audio_filepath": "a.wav", "text": "hi",
+    ...     "accent": "gb"}) + "\\n" + json.dumps({"audio_filepath": "../x.wav", "text": "no"}))
+    >>> entries, issues = read_source(d / "m.jsonl")
+    >>> [(e.kind, e.text, e.tags) for e in entries]
+    [('audio', 'hi', {'accent': 'gb'})]
+    >>> [(i.line, i.reason) for i in issues]
+    [(2, 'outside_allowed_roots')]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labeling.ingest.media import media_kind
+
+PATH_KEYS = {"audio_filepath": "audio", "image_filepath": "image", "video_filepath": "video"}
+RESERVED_KEYS = {*PATH_KEYS, "text", "duration"}
+MANIFEST_EXTS = {".jsonl", ".json"}
+SIDECAR_EXT = ".txt"
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """One media file a batch names, with its transcript/caption and tags."""
+
+    kind: str  # "audio" | "image" | "video"
+    path: Path  # resolved, inside an allowed root
+    text: str | None = None
+    duration: float | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+    line: int | None = None  # 1-based manifest line
+
+
+@dataclass(frozen=True)
+class SourceIssue:
+    """A line or file that could not become an entry, and why."""
+
+    kind: str | None  # the media kind it concerns, when known
+    source_path: str
+    reason: str
+    detail: str
+    line: int | None = None
+
+    def as_quarantine_row(self) -> dict[str, Any]:
+        return {
+            "source_path": self.source_path,
+            "line": self.line,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+def iter_source(
+    source: str | Path, allowed_roots: Sequence[str | Path] | None = None
+) -> Iterator[SourceEntry | SourceIssue]:
+    """Entries and issues of a manifest file or a folder, one at a time, in source order.
+
+    Allowed roots default to the manifest's (or the folder's) own folder.
+    """
+    source = Path(source).expanduser().resolve()
+    if source.is_dir():
+        yield from _read_folder(source, _resolve_roots(allowed_roots, source))
+    elif source.is_file():
+        yield from _read_manifest(source, _resolve_roots(allowed_roots, source.parent))
+    else:
+        raise FileNotFoundError(f"Source {source} is neither a manifest file nor a folder.")
+
+
+def read_source(
+    source: str | Path, allowed_roots: Sequence[str | Path] | None = None
+) -> tuple[list[SourceEntry], list[SourceIssue]]:
+    """All entries and all issues of a source, as two lists."""
+    entries: list[SourceEntry] = []
+    issues: list[SourceIssue] = []
+    for item in iter_source(source, allowed_roots):
+        (entries if isinstance(item, SourceEntry) else issues).append(item)
+    return entries, issues
+
+
+def _resolve_roots(roots: Sequence[str | Path] | None, default: Path) -> list[Path]:
+    return [Path(r).expanduser().resolve() for r in (roots or [default])]
+
+
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def _read_manifest(manifest: Path, roots: list[Path]) -> Iterator[SourceEntry | SourceIssue]:
+    with manifest.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if raw.strip():
+                yield _parse_line(manifest, number, raw, roots)
+
+
+def _parse_line(
+    manifest: Path, number: int, raw: bytes, roots: list[Path]
+) -> SourceEntry | SourceIssue:
+    where = f"{manifest}:{number}"
+
+    def issue(reason: str, detail: str, kind: str | None = None, path: str | None = None):
+        return SourceIssue(kind, path or str(manifest), reason, f"{where}: {detail}", number)
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return issue("non_utf8", f"line is not UTF-8 ({exc.reason} at byte {exc.start}); "
+                     "re-encode the manifest as UTF-8.")
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return issue("bad_manifest_line", f"not valid JSON ({exc.msg}).")
+    if not isinstance(record, dict):
+        return issue("bad_manifest_line", "a manifest line must be a JSON object.")
+    keys = [k for k in PATH_KEYS if k in record]
+    if len(keys) != 1 or not isinstance(record[keys[0]], str) or not record[keys[0]]:
+        return issue("no_media_path", "needs exactly one of audio_filepath, image_filepath, "
+                     "video_filepath, as a non-empty string.")
+    kind, raw_path = PATH_KEYS[keys[0]], record[keys[0]]
+    path = Path(os.path.normpath(manifest.parent / Path(raw_path).expanduser())).resolve()
+    if not _inside(path, roots):
+        return issue("outside_allowed_roots", f"{raw_path!r} resolves to {path}, outside the "
+                     f"allowed roots {[str(r) for r in roots]}.", kind, raw_path)
+    transcript = record.get("text")
+    if transcript is not None and (not isinstance(transcript, str) or not transcript.strip()):
+        return issue("empty_transcript", "`text` is empty; give the transcript or drop the key "
+                     "for unlabeled media.", kind, str(path))
+    duration = record.get("duration")
+    tags = {k: v for k, v in record.items() if k not in RESERVED_KEYS}
+    return SourceEntry(kind, path, _clean(transcript), _float(duration), tags, number)
+
+
+def _clean(text: str | None) -> str | None:
+    return " ".join(text.split()) if text is not None else None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_folder(folder: Path, roots: list[Path]) -> Iterator[SourceEntry | SourceIssue]:
+    for path in _walk(folder):
+        ext = path.suffix.lower()
+        if ext == SIDECAR_EXT or ext in MANIFEST_EXTS:
+            continue
+        resolved = path.resolve()
+        kind = media_kind(path)
+        if not _inside(resolved, roots):
+            yield SourceIssue(kind, str(path), "outside_allowed_roots",
+                              f"{path} links to {resolved}, outside the allowed roots.")
+        elif kind is None:
+            yield SourceIssue(None, str(path), "unknown_extension",
+                              f"{path}: extension {ext or '(none)'!r} is not a known audio, "
+                              "image or video format; convert it or remove it from the folder.")
+        else:
+            yield _folder_entry(kind, resolved)
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Files under `folder` in a stable order, skipping hidden files and folders."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def _folder_entry(kind: str, path: Path) -> SourceEntry | SourceIssue:
+    sidecar = path.with_suffix(SIDECAR_EXT)
+    if kind != "audio" or not sidecar.is_file():
+        return SourceEntry(kind, path)
+    try:
+        text = sidecar.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return SourceIssue(kind, str(path), "non_utf8",
+                           f"transcript {sidecar} is not UTF-8; re-encode it as UTF-8.")
+    if not text.strip():
+        return SourceIssue(kind, str(path), "empty_transcript",
+                           f"transcript {sidecar} is empty; write the transcript or delete it.")
+    return SourceEntry(kind, path, _clean(text))
+
+
+def tags_json(tags: dict[str, Any]) -> str:
+    """Tags as the warehouse stores them: JSON, keys sorted, anything else as its string.
+
+    >>> tags_json({"snr_db": 10, "accent": "gb"})
+    '{"accent": "gb", "snr_db": 10}'
+    """
+    return json.dumps(tags, sort_keys=True, ensure_ascii=False, default=str)

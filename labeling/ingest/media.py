@@ -1,0 +1,172 @@
+"""Raw media for ingestion: kinds, files, content hashes, and the one error every probe raises.
+
+Pure code: no Dagster, no torch. Every failure a bad file can cause surfaces as
+a `MediaError` whose `reason` is a short code an asset can group and count
+(quarantine tables, metadata), so one broken file never fails a partition.
+Decoding and probing are per kind: :mod:`labeling.ingest.audio` (soundfile,
+PyAV), :mod:`labeling.ingest.image` (Pillow), :mod:`labeling.ingest.video`
+(PyAV); the checks they share (the file itself, a declared or running length
+over the limit, opening a container with FFmpeg) are here.
+
+Example:
+    >>> media_kind("clip.FLAC"), media_kind("notes.txt")
+    ('audio', None)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Literal
+
+import av
+
+StrPath = str | os.PathLike[str]
+MediaKind = Literal["audio", "image", "video"]
+
+AUDIO_EXTS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a"})
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+VIDEO_EXTS = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi"})
+
+# --- errors ---------------------------------------------------------------------------------
+
+Reason = Literal[
+    "missing", "not_a_file", "unreadable", "empty_file", "unknown_extension", "undecodable",
+    "truncated", "empty_audio", "no_audio_stream", "no_video_stream", "silent", "too_long",
+    "too_large",
+]
+
+_HINTS: dict[str, str] = {
+    "missing": "check the path, or re-sync the media store",
+    "not_a_file": "point at a file, not a folder or device",
+    "unreadable": "check the file's permissions",
+    "empty_file": "re-export or re-download it",
+    "unknown_extension": "convert it to a supported format or remove it from the batch",
+    "undecodable": "no decoder here accepts these bytes; re-export or re-download it",
+    "truncated": "the file is cut short (interrupted copy or download?); fetch it again",
+    "empty_audio": "it holds no audio samples; re-export it or drop it",
+    "no_audio_stream": "the container has no audio track; extract the audio or drop it",
+    "no_video_stream": "the container has no video track; ingest it as audio or drop it",
+    "silent": "check the recording's input gain, or drop it",
+    "too_long": "segment it into shorter clips first",
+    "too_large": "downscale it before ingesting",
+}
+
+
+class MediaError(Exception):
+    """A media file that cannot be ingested.
+
+    `reason` is a short machine-friendly code (see `Reason`); `str(err)` names
+    the file, what is wrong and what to do about it. Picklable, so it survives
+    a trip between worker processes.
+    """
+
+    def __init__(self, reason: Reason, path: StrPath, detail: str) -> None:
+        self.reason: str = reason
+        self.path = str(path)
+        self.detail = detail
+        hint = _HINTS.get(reason, "")
+        super().__init__(f"{self.path}: {detail}" + (f"; {hint}." if hint else ""))
+
+    def __reduce__(self) -> tuple[type[MediaError], tuple[str, str, str]]:
+        return (type(self), (self.reason, self.path, self.detail))
+
+
+# --- kinds, files, hashes -------------------------------------------------------------------
+
+
+def media_kind(path: StrPath) -> MediaKind | None:
+    """"audio", "image" or "video" from the file's extension (case-insensitive), else None."""
+    ext = Path(path).suffix.lower()
+    if ext in AUDIO_EXTS:
+        return "audio"
+    if ext in IMAGE_EXTS:
+        return "image"
+    if ext in VIDEO_EXTS:
+        return "video"
+    return None
+
+
+def require_media_kind(path: StrPath) -> MediaKind:
+    """Like `media_kind`, but an unsupported extension raises MediaError("unknown_extension")."""
+    kind = media_kind(path)
+    if kind is None:
+        ext = Path(path).suffix or "(none)"
+        raise MediaError("unknown_extension", path,
+                         f"extension {ext!r} is not a known audio, image or video format")
+    return kind
+
+
+def check_file(path: StrPath, *, allow_empty: bool = False) -> int:
+    """Size in bytes of a readable regular file; a clear MediaError otherwise.
+
+    Checked before any decoder runs, because decoders report these cases badly
+    (libsndfile calls random bytes named .mp3 "not a regular file").
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise MediaError("missing", path, "no such file") from None
+    except OSError as err:
+        raise MediaError("unreadable", path, f"cannot stat: {err.strerror or err}") from None
+    if not Path(path).is_file():
+        raise MediaError("not_a_file", path, "is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise MediaError("unreadable", path, "permission denied")
+    if st.st_size == 0 and not allow_empty:
+        raise MediaError("empty_file", path, "file is 0 bytes")
+    return st.st_size
+
+
+def sha256_file(path: StrPath, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of the file's bytes, read `chunk` bytes at a time (constant memory).
+
+    The content hash is the media's identity in the warehouse (dedupe, lineage).
+    An empty file hashes fine; missing/unreadable ones raise MediaError.
+    """
+    check_file(path, allow_empty=True)
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                digest.update(block)
+    except OSError as err:
+        raise MediaError("unreadable", path, f"read failed: {err}") from None
+    return digest.hexdigest()
+
+
+# --- checks the decoders share --------------------------------------------------------------
+
+
+def check_declared_length(path: StrPath, declared_s: float | None,
+                          max_seconds: float | None) -> None:
+    """Reject a file whose header already says it is too long, before decoding it."""
+    if max_seconds is not None and declared_s is not None and declared_s > max_seconds:
+        raise MediaError("too_long", path, f"declares {declared_s:.2f} s, over the "
+                         f"{max_seconds:g} s limit")
+
+
+def check_running_length(path: StrPath, decoded_s: float, max_seconds: float | None) -> None:
+    """Stop decoding as soon as the limit is passed (headers can understate length)."""
+    if max_seconds is not None and decoded_s > max_seconds:
+        raise MediaError("too_long", path, f"longer than the {max_seconds:g} s limit "
+                         f"(stopped decoding at {decoded_s:.2f} s)")
+
+
+def open_av(path: StrPath) -> av.container.InputContainer:
+    """Open for reading with PyAV; a file FFmpeg cannot parse is "undecodable"."""
+    try:
+        return av.open(os.fspath(path), mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, ValueError, OSError) as err:
+        raise MediaError("undecodable", path, f"FFmpeg cannot open it: {err}") from None
+
+
+def declared_seconds(container: av.container.InputContainer, stream: av.stream.Stream,
+                     ) -> float | None:
+    """The stream's declared length in seconds, else the container's, else None."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None

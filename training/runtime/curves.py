@@ -1,0 +1,100 @@
+"""Training curves as one PNG: loss, rewards, per-bucket reward, policy entropy, KL.
+
+Drawn from the run's metrics log (:mod:`training.runtime.metrics_log`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.runtime.metrics_log import read_metrics
+
+PANELS = (
+    ("loss", "loss"),
+    ("rewards/accuracies", "reward accuracy"),
+    ("rewards/margins", "reward margin"),
+    ("reward/mean", "mean reward (GRPO)"),
+    ("frac_reward_zero_std", "groups with no reward variance"),
+    ("mwer/expected_errors", "expected word errors (MWER)"),
+    ("entropy", "policy entropy (nats/token)"),
+    ("kl", "KL to reference (nats/token)"),
+)
+BUCKET_PREFIX = "reward/bucket/"
+BUCKET_ORDER = ("easy", "medium", "hard")
+SMOOTH = 5  # per-bucket reward is noisy (a few clips per step): a trailing mean of 5 points
+
+
+def plot_curves(metrics_path: str | Path, png_path: str | Path) -> Path:
+    """Plot whichever of `PANELS` the run logged against its step; returns the PNG path.
+
+    Entropy falling fast is the failure mode to watch (collapse), so it has a
+    panel of its own, as does the drift from the reference.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in read_metrics(metrics_path) if "step" in r]
+    panels = [(k, t) for k, t in PANELS if any(k in r for r in rows)] or [("loss", "loss")]
+    buckets = bucket_series(rows)
+    if buckets:
+        panels.insert(min(len(panels), 2), (BUCKET_PREFIX, f"reward per bucket ({SMOOTH}-pt mean)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels, strict=True):
+        if key == BUCKET_PREFIX:
+            for name, points in buckets.items():
+                steps, values = zip(*points, strict=True)
+                ax.plot(steps, _trailing_mean(values, SMOOTH), label=name)
+            ax.legend(fontsize=7)
+        else:
+            points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="." if len(points) < 30 else None)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png_path, dpi=80)
+    plt.close(fig)
+    return png_path
+
+
+def bucket_series(rows: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """``{bucket: [(step, mean reward), ...]}`` from rows' ``reward/bucket/<name>`` metrics,
+    easy → medium → hard first; a bucket appears from the step its clips were first drawn."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key.startswith(BUCKET_PREFIX) and value is not None:
+                series.setdefault(key[len(BUCKET_PREFIX):], []).append((row["step"], value))
+    rank = {name: i for i, name in enumerate(BUCKET_ORDER)}
+    return dict(sorted(series.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+def bucket_summary(rows: list[dict], window: int = SMOOTH) -> dict[str, dict[str, float]]:
+    """Per bucket: the step its clips first came up, how many steps drew them, and the mean
+    reward over its first and last `window` such steps (did the policy get better at it?).
+
+    >>> rows = [{"step": s, "reward/bucket/easy": 0.1 * s} for s in range(1, 11)]
+    >>> bucket_summary(rows, window=2)["easy"]
+    {'first_step': 1, 'steps': 10, 'reward_first': 0.15, 'reward_last': 0.95}
+    """
+    out = {}
+    for name, points in bucket_series(rows).items():
+        values = [v for _, v in points]
+        out[name] = {"first_step": points[0][0], "steps": len(points),
+                     "reward_first": round(sum(values[:window]) / len(values[:window]), 4),
+                     "reward_last": round(sum(values[-window:]) / len(values[-window:]), 4)}
+    return out
+
+
+def _trailing_mean(values: tuple[float, ...], window: int) -> list[float]:
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v - (values[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out

@@ -1,0 +1,72 @@
+"""One micro-batch of offline training for Whisper: SFT, DPO or MPO on fixed transcripts.
+
+The transcripts come from the data (references, or mined chosen/rejected pairs), not from the
+policy; :mod:`training.whisper.online` is the counterpart that samples them. The losses are
+:mod:`training.objectives.losses` on teacher-forced log-probs (:mod:`training.whisper.logps`);
+the reference's log-probs come from the cache (:mod:`training.whisper.reference_cache`).
+
+Metrics (detached): ``loss``, each ``loss/<term>``; for pairs ``rewards/chosen``,
+``rewards/rejected``, ``rewards/accuracies``, ``rewards/margins`` (TRL's names); ``entropy`` (mean
+token entropy of the policy on chosen transcripts) and ``kl``. ``kl`` estimates KL(policy ‖
+reference) per token as the batch mean of ``(policy_logp − ref_logp) / tokens`` on the chosen
+transcripts: the "k1" Monte-Carlo estimator, but over the data's transcripts rather than samples
+from the policy, so it is a drift monitor (0 at step 0, grows as the policy leaves the reference;
+can be negative), not an unbiased KL.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from training.config import TrainConfig
+from training.objectives.losses import dpo_sigmoid_loss, mpo_loss, sft_loss
+from training.whisper.data import Batch
+from training.whisper.reference_cache import ReferenceLogps
+
+
+def step_loss(
+    config: TrainConfig, scorer: torch.nn.Module, batch: Batch, ref: ReferenceLogps, autocast
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The objective's loss on one micro-batch and its detached metrics."""
+    paired = batch.rejected is not None
+    texts = batch.chosen + (batch.rejected or [])
+    clips = batch.clips * (2 if paired else 1)
+    with autocast():
+        out = scorer(batch.features, clips, texts)
+    b = len(batch.chosen)
+    logps, tokens = out.logps.float(), out.tokens
+    chosen, chosen_n = logps[:b], tokens[:b]
+    ref_chosen, ref_rejected = (t.to(logps.device) for t in ref.lookup(batch.keys))
+    metrics: dict[str, torch.Tensor] = {}
+    if config.objective == "sft":
+        loss = sft_loss(chosen, chosen_n)
+        metrics["loss/sft"] = loss.detach()
+    else:
+        rejected = logps[b:]
+        if config.objective == "dpo":
+            result = dpo_sigmoid_loss(
+                chosen, rejected, ref_chosen, ref_rejected,
+                beta=config.beta, label_smoothing=config.label_smoothing,
+            )
+            loss = result.loss
+            if config.sft_weight:
+                nll = sft_loss(chosen, chosen_n)
+                result.components["sft"] = nll.detach()
+                loss = loss + config.sft_weight * nll
+        else:
+            result = mpo_loss(
+                chosen, rejected, ref_chosen, ref_rejected, chosen_n,
+                beta=config.beta, loss_types=config.loss_types, weights=config.loss_weights,
+            )
+            loss = result.loss
+        metrics.update({
+            "rewards/chosen": result.chosen_rewards.mean(),
+            "rewards/rejected": result.rejected_rewards.mean(),
+            "rewards/accuracies": result.reward_accuracy,
+            "rewards/margins": result.margin,
+        })
+        metrics.update({f"loss/{k}": v for k, v in result.components.items()})
+    metrics["loss"] = loss.detach()
+    metrics["entropy"] = out.entropy[:b].mean()
+    metrics["kl"] = ((chosen.detach() - ref_chosen) / chosen_n).mean()
+    return loss, metrics

@@ -221,6 +221,8 @@ def promoted_model(context: AssetExecutionContext, warehouse: Warehouse,
     context.log.info(f"promoted {row['model_id']}: {decision['reason']}")
     return MaterializeResult(metadata={
         "model_id": row["model_id"],
+        "registry": MetadataValue.text(f"{row['name']} version {row['version']} is now alias "
+                                       f"'champion' ({model_registry.uri()})"),
         "checkpoint": MetadataValue.path(row["checkpoint"]),
         "replaces": MetadataValue.text(judged_against),
         "wer": round(decision["candidate_wer"], 4),

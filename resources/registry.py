@@ -199,7 +199,10 @@ class ModelRegistry(ConfigurableResource):
         if found:
             return found.experiment_id
         try:
-            return self.client.create_experiment(name, self._artifact_location(name))
+            # a training experiment: MLflow's UI opens it on its runs, not on GenAI traces
+            return self.client.create_experiment(
+                name, self._artifact_location(name),
+                tags={"mlflow.experimentKind": "custom_model_development"})
         except MlflowException as e:  # another process made it first
             if e.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise

@@ -11,8 +11,8 @@ Example:
     ...                 label_job="demo_data", loop_jobs={"dpo": "demo_loop"},
     ...                 training_set="demo_training_set", models={"sft": "demo_sft"},
     ...                 evaluation="demo_eval", metric="wer", higher_is_better=False)
-    >>> spec.loop_job("dpo"), spec.better(0.2, 0.3), spec.better(0.3, 0.3, tolerance=0.0)
-    ('demo_loop', True, True)
+    >>> spec.loop_job("dpo"), spec.gate(0.2, 0.3).passed, spec.gate(0.31, 0.3).passed
+    ('demo_loop', True, False)
     >>> spec.loop_job("grpo")
     Traceback (most recent call last):
     ...
@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from training.eval.gate import Verdict, gate
 
 FAMILIES = ("asr", "vlm", "alm")
 
@@ -69,9 +71,7 @@ class TaskSpec:
                              f"objectives: {', '.join(self.loop_jobs)}")
         return self.loop_jobs[objective]
 
-    def better(self, candidate: float, incumbent: float, tolerance: float = 0.0) -> bool:
-        """Whether `candidate` passes the gate: not worse than `incumbent` by more than
-        `tolerance` in the metric's direction."""
-        if self.higher_is_better:
-            return candidate >= incumbent - tolerance
-        return candidate <= incumbent + tolerance
+    def gate(self, candidate: float, incumbent: float, tolerance: float = 0.0) -> Verdict:
+        """The shared promotion gate on this task's metric, in its direction."""
+        return gate(self.metric, candidate, incumbent, higher_is_better=self.higher_is_better,
+                    tolerance=tolerance)

@@ -1,4 +1,5 @@
-"""Promotion: is a tuned ASR model better than the one it would replace?
+"""Promotion of an ASR model: the shared gate (`training.eval.gate`) on pooled WER, plus
+the ASR numbers a person checks beside it.
 
 Pure code over :class:`training.eval.report.EvalReport`s of the same eval clips. The
 rule is the product's contract: a candidate whose pooled WER on the eval set is
@@ -26,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from training.eval.gate import gate
 from training.eval.report import EvalReport, GroupScore
 from training.eval.text_table import aligned
 
@@ -76,13 +78,10 @@ def decide(candidate: EvalReport, incumbent: EvalReport,
             f"{cand.counts.ref_words} vs {inc.counts.ref_words} reference words)")
     if not (math.isfinite(cand.wer) and math.isfinite(inc.wer)):
         raise ValueError("the eval set has no reference words: WER is undefined")
-    passed = cand.wer <= inc.wer + max_wer_increase
-    delta = 100 * (cand.wer - inc.wer)
-    verdict = "not worse than" if passed else "worse than"
-    reason = (f"candidate WER {100 * cand.wer:.1f}% is {verdict} incumbent WER "
-              f"{100 * inc.wer:.1f}% ({delta:+.1f} points)")
-    return PromotionDecision(passed, cand.wer, inc.wer, deletion_rate(cand), deletion_rate(inc),
-                             reason)
+    verdict = gate("WER", cand.wer, inc.wer, higher_is_better=False,
+                   tolerance=max_wer_increase, percent=True)
+    return PromotionDecision(verdict.passed, cand.wer, inc.wer, deletion_rate(cand),
+                             deletion_rate(inc), verdict.reason)
 
 
 def comparison_rows(reports: Mapping[str, EvalReport]) -> list[dict[str, Any]]:

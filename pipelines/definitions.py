@@ -2,17 +2,7 @@
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
-from assets import (
-    audio,
-    checks,
-    curriculum,
-    evaluation,
-    ingest,
-    preferences,
-    promotion,
-    qc,
-    training,
-)
+from assets import checks, ingest, qc, speech
 from pipelines.automation import inbox_manifests, loop_after_nightly_relabel, nightly_retrain
 from pipelines.jobs import JOBS
 from resources.label_studio import LabelStudio
@@ -22,9 +12,8 @@ from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
 
 defs = Definitions(
-    assets=load_assets_from_modules([ingest, audio, evaluation, preferences, curriculum,
-                                     training, promotion, qc]),
-    asset_checks=load_asset_checks_from_modules([checks]),
+    assets=[*load_assets_from_modules([ingest, qc]), *speech.ASSETS],
+    asset_checks=[*load_asset_checks_from_modules([checks]), *speech.CHECKS],
     jobs=JOBS,
     schedules=[nightly_retrain],
     sensors=[inbox_manifests, loop_after_nightly_relabel],

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from dagster import DagsterInstance, materialize
 
-from assets.curriculum import curriculum_buckets
+from assets.speech.curriculum import curriculum_buckets
 from pipelines.partitions import BATCHES
 
 NOW = datetime.now(UTC)

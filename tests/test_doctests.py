@@ -16,7 +16,7 @@ MODULES = [
     "training.objectives.grpo", "training.objectives.advantages", "training.objectives.mwer",
     "training.monitors", "training.curriculum", "training.eval.promotion",
     "training.data.training_set", "training.data.preference_data", "resources.training_runs",
-    "pipelines.partitions", "assets.loop_config", "pipelines.inbox", "training.tasks",
+    "pipelines.partitions", "assets.speech.loop_config", "pipelines.inbox", "training.tasks",
     "training.eval.gate",
     "training.config", "training.whisper.data", "training.runtime.curves", "pipelines.models_cli",
     "training.eval.cache", "training.eval.text_table", "models.roles", "models.loading",

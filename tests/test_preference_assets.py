@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from dagster import DagsterInstance, materialize
 
-from assets.preferences import preference_pairs, reward_shaping
+from assets.speech.preferences import preference_pairs, reward_shaping
 from pipelines.partitions import BATCHES
 
 NOW = datetime.now(UTC)

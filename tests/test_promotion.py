@@ -68,7 +68,7 @@ def _trained(warehouse, registry, asset, model_id, checkpoint, base):
 
 def test_the_eval_shows_the_model_an_rl_candidate_started_from(warehouse, registry, tmp_path):
     """GRPO from DPO: the table has the DPO model too, so 'lowered WER from its start' shows."""
-    from assets.promotion import _contenders
+    from assets.speech.promotion import _contenders
     from resources.model_hub import ModelHub
 
     hub = ModelHub(baseline_asr=str(tmp_path))

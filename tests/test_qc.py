@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from dagster import DagsterInstance, materialize
 
-from assets.preferences import preference_pairs
+from assets.speech.preferences import preference_pairs
 from labeling.qc.agreement import agreement_report, cohens_kappa, percent_agreement
 from labeling.qc.pairwise import HumanPreference, votes_by_pair
 from labeling.qc.review import second_review

@@ -13,15 +13,15 @@ import pytest
 from dagster import DagsterInstance, materialize
 from transformers import WhisperForConditionalGeneration
 
-from assets.audio import asr_hypotheses
-from assets.checks import (
+from assets.speech.checks import (
     asr_eval_candidate_not_worse,
     asr_eval_deletions_not_up,
     whisper_rl_model_entropy_ok,
 )
-from assets.preferences import preference_pairs
-from assets.promotion import asr_eval, promoted_model
-from assets.training import (
+from assets.speech.labeling import asr_hypotheses
+from assets.speech.preferences import preference_pairs
+from assets.speech.promotion import asr_eval, promoted_model
+from assets.speech.training import (
     speech_training_set,
     whisper_preference_model,
     whisper_rl_model,

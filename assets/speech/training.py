@@ -22,12 +22,12 @@ from dagster import (
 )
 from pydantic import Field
 
-import assets.loop_config
 import sql
 import training
 import training.data.training_set
 from assets.common import png_markdown
-from assets.loop_config import PreferenceTrainingConfig, RLConfig, SFTConfig, train_settings
+from assets.speech import loop_config as stage_configs
+from assets.speech.loop_config import PreferenceTrainingConfig, RLConfig, SFTConfig, train_settings
 from assets.speech.spec import SPEECH
 from pipelines.partitions import family_of, loops
 from resources.model_hub import ModelHub
@@ -40,7 +40,7 @@ from training.runtime.curves import bucket_summary, plot_curves
 from training.runtime.metrics_log import read_metrics
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
-TRAINER_VERSION = sql.version(THIS, assets.loop_config, training)  # the whole trainer
+TRAINER_VERSION = sql.version(THIS, stage_configs, training)  # the whole trainer
 
 SNAPSHOT_SQL = ("queries/sft_rows", "queries/pairs_for_batches", "queries/eval_clips",
                 "queries/batches_by_role", "queries/batches_holding")

@@ -1,14 +1,22 @@
-"""Reward components for speech: small, pure functions of (reference, hypothesis, audio length).
+"""Reward components for speech, in TRL's reward-function signature.
 
-Each returns a float and has an example that runs as a doctest. Text is
-compared after the project's normaliser (`training.eval.metrics.normalize`), so a
-reward never pays for casing or punctuation. RL objectives combine these by
-configured weights; `reward_components` gives all of them for one hypothesis,
-which the `reward_shaping` asset stores per hypothesis so every component can
-be inspected and logged.
+Every reward here is ``fn(completions, **columns) -> list[float | None]``, the signature TRL's
+``GRPOTrainer`` calls reward functions with, so one function serves the Whisper trainer and TRL:
 
-More components live in the other modules of :mod:`training.rewards`, which
-re-exports them with these.
+* ``completions`` are the sampled transcripts: plain strings, or TRL's conversational form
+  (``[{"role": "assistant", "content": ...}]`` per completion; see :func:`completion_text`);
+* the dataset columns a reward needs arrive as keyword lists aligned with ``completions``
+  (``reference=[...]``, ``duration_s=[...]``); every other keyword (TRL passes ``prompts``,
+  ``completion_ids``, ``trainer_state`` and every other column) is ignored;
+* one value per completion; ``None`` where the reward does not apply to that row (no reference:
+  an unlabelled row), which TRL 1.16 reads as NaN and leaves out of its weighted ``nansum``.
+
+Text is compared after the project's normaliser (`training.eval.metrics.normalize`), so a
+reward never pays for casing or punctuation. RL objectives combine these by configured weights
+(:mod:`training.rewards.composite`); `reward_components` gives all of them for one hypothesis,
+which the `reward_shaping` asset stores per hypothesis so every component can be inspected and
+logged. More rewards live in the other modules of :mod:`training.rewards`, which re-exports
+them with these and names them all in ``REWARDS``.
 
 Example:
     >>> r = reward_components("the cat sat", "the cat sat sat sat sat sat", audio_seconds=1.0)
@@ -20,12 +28,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any, TypeVar
 
 from training.eval.metrics import ErrorCounts, error_counts, normalize
 
 __all__ = [
     "accuracy_cer",
     "accuracy_wer",
+    "completion_text",
+    "completion_texts",
     "hallucination_ratio",
     "is_empty",
     "length_ratio",
@@ -36,61 +49,150 @@ __all__ = [
 
 MAX_WORDS_PER_SECOND = 6.0  # faster than any natural speech: more words is hallucination
 
+T = TypeVar("T")
 
-def accuracy_wer(counts: ErrorCounts) -> float:
-    """1 − WER, clipped to [0, 1] (insertion loops drive WER past 1).
 
-    >>> accuracy_wer(error_counts("a b c d", "a b x d"))
-    0.75
+# --------------------------------------------------------------------------- the signature
+
+
+def completion_text(completion: str | Sequence[dict[str, Any]] | None) -> str:
+    """The text of one completion: a string as is, a conversational one's last message content.
+
+    TRL passes conversational completions (chat prompts: VLMs, audio LMs) as a list of
+    messages; content may be a string or a list of typed parts, whose ``"text"`` parts are
+    joined. ``None`` (no output) is the empty string.
+
+    >>> completion_text("hi"), completion_text([{"role": "assistant", "content": "hi"}])
+    ('hi', 'hi')
     """
-    return _clip01(1.0 - counts.wer) if math.isfinite(counts.wer) else 0.0
+    if completion is None or isinstance(completion, str):
+        return completion or ""
+    if isinstance(completion, Sequence) and completion and isinstance(completion[-1], dict):
+        content = completion[-1].get("content")
+        if isinstance(content, list):
+            return "".join(p.get("text") or "" for p in content if p.get("type") == "text")
+        if content is None or isinstance(content, str):
+            return content or ""
+    raise TypeError(
+        f"a completion must be a str or a list of chat messages, got {completion!r:.80}"
+    )
 
 
-def accuracy_cer(counts: ErrorCounts) -> float:
-    """1 − CER, clipped to [0, 1].
+def completion_texts(completions: Sequence[Any]) -> list[str]:
+    """:func:`completion_text` of each completion.
 
-    >>> accuracy_cer(error_counts("abcd", "abcd"))
-    1.0
+    >>> completion_texts(["a", None, [{"role": "assistant", "content": "b"}]])
+    ['a', '', 'b']
     """
-    return _clip01(1.0 - counts.cer) if math.isfinite(counts.cer) else 0.0
+    if isinstance(completions, str):
+        raise TypeError("completions must be a list with one completion each, got a str")
+    return [completion_text(c) for c in completions]
 
 
-def hallucination_ratio(counts: ErrorCounts) -> float:
-    """Share of the hypothesis' words that are insertions (0 = none invented).
+def paired(completions: Sequence[Any], values: Sequence[T], name: str) -> list[tuple[str, T]]:
+    """Each completion's text with its row's value of column ``name`` (one per completion).
 
-    >>> hallucination_ratio(error_counts("hello", "hello there my friend"))
-    0.75
+    >>> paired(["a", "b"], ["x", None], "reference")
+    [('a', 'x'), ('b', None)]
     """
-    return counts.insertions / counts.hyp_words if counts.hyp_words else 0.0
+    texts = completion_texts(completions)
+    if isinstance(values, str | bytes) or not hasattr(values, "__len__"):
+        raise TypeError(
+            f"{name} must be a list with one value per completion, got {type(values).__name__}"
+        )
+    if len(values) != len(completions):
+        raise ValueError(
+            f"{name} has {len(values)} values for {len(completions)} completions: pass one per "
+            "completion (TRL repeats each row's columns for each of its generations)"
+        )
+    return list(zip(texts, values, strict=True))
 
 
-def is_empty(hypothesis: str | None) -> float:
-    """1.0 when the hypothesis has no words after normalisation.
+@lru_cache(maxsize=8192)
+def cached_counts(reference: str, hypothesis: str) -> ErrorCounts:
+    """``error_counts`` cached: the rewards of one (reference, completion) share one alignment."""
+    return error_counts(reference, hypothesis)
 
-    >>> is_empty("  [noise] um "), is_empty("yes")
-    (1.0, 0.0)
+
+def by_reference(
+    completions: Sequence[Any], reference: Sequence[str | None], score: Callable[[ErrorCounts], T]
+) -> list[T | None]:
+    """``score(error counts)`` per completion; ``None`` for a row without a reference."""
+    return [None if ref is None else score(cached_counts(ref, text))
+            for text, ref in paired(completions, reference, "reference")]
+
+
+# --------------------------------------------------------------------------- rewards
+
+
+def accuracy_wer(completions: Sequence[Any], *, reference: Sequence[str | None],
+                 **_: Any) -> list[float | None]:
+    """1 − WER per completion, clipped to [0, 1] (insertion loops drive WER past 1).
+
+    >>> accuracy_wer(["a b x d"], reference=["a b c d"])
+    [0.75]
     """
-    return 0.0 if normalize(hypothesis or "").split() else 1.0
+    return by_reference(completions, reference, _accuracy_wer)
 
 
-def repetition_ratio(hypothesis: str | None, n: int = 3) -> float:
-    """Share of the hypothesis' word n-grams that repeat an earlier one (loops score near 1).
+def accuracy_cer(completions: Sequence[Any], *, reference: Sequence[str | None],
+                 **_: Any) -> list[float | None]:
+    """1 − CER per completion, clipped to [0, 1].
 
-    >>> repetition_ratio("go go go go go go go")
-    0.8
-    >>> repetition_ratio("the quick brown fox jumps")
-    0.0
+    >>> accuracy_cer(["abcd"], reference=["abcd"])
+    [1.0]
     """
-    words = normalize(hypothesis or "").split()
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    if not grams:
-        return 0.0
-    repeats = sum(c - 1 for c in Counter(grams).values())
-    return repeats / len(grams)
+    return by_reference(completions, reference, _accuracy_cer)
+
+
+def hallucination_ratio(completions: Sequence[Any], *, reference: Sequence[str | None],
+                        **_: Any) -> list[float | None]:
+    """Share of each completion's words that are insertions (0 = none invented).
+
+    >>> hallucination_ratio(["hello there my friend"], reference=["hello"])
+    [0.75]
+    """
+    return by_reference(completions, reference, _hallucination_ratio)
+
+
+def is_empty(completions: Sequence[Any], **_: Any) -> list[float]:
+    """1.0 for a completion with no words after normalisation, else 0.0.
+
+    >>> is_empty(["  [noise] um ", "yes"])
+    [1.0, 0.0]
+    """
+    return [_is_empty(text) for text in completion_texts(completions)]
+
+
+def repetition_ratio(completions: Sequence[Any], *, n: int = 3, **_: Any) -> list[float]:
+    """Share of each completion's word n-grams that repeat an earlier one (loops score near 1).
+
+    >>> repetition_ratio(["go go go go go go go", "the quick brown fox jumps"])
+    [0.8, 0.0]
+    """
+    return [_repetition_ratio(text, n) for text in completion_texts(completions)]
+
+
+def overlong(completions: Sequence[Any], *, duration_s: Sequence[float | None],
+             **_: Any) -> list[float]:
+    """1.0 when a completion has more words than its audio could hold (> 6 words/s).
+
+    A row without a duration (``None`` or 0) is never overlong.
+
+    >>> overlong(["a cat and a dog and a bird and a fish"], duration_s=[1.0])
+    [1.0]
+    """
+    return [_overlong(text, s) for text, s in paired(completions, duration_s, "duration_s")]
+
+
+# --------------------------------------------------------------------------- one hypothesis
 
 
 def length_ratio(counts: ErrorCounts) -> float:
     """Hypothesis words over reference words (1.0 is right; inf when the reference is empty).
+
+    A diagnostic, not a reward (unbounded, and not "higher is better"), so it keeps the
+    signature of a metric of one alignment.
 
     >>> length_ratio(error_counts("the cat sat down", "the cat"))
     0.5
@@ -100,34 +202,62 @@ def length_ratio(counts: ErrorCounts) -> float:
     return counts.hyp_words / counts.ref_words
 
 
-def overlong(hypothesis: str | None, audio_seconds: float | None) -> float:
-    """1.0 when the hypothesis has more words than the audio could hold (> 6 words/s).
-
-    >>> overlong("a cat and a dog and a bird and a fish", audio_seconds=1.0)
-    1.0
-    """
-    if not audio_seconds:
-        return 0.0
-    words = len(normalize(hypothesis or "").split())
-    return 1.0 if words > MAX_WORDS_PER_SECOND * audio_seconds + 2 else 0.0
-
-
 def reward_components(
     reference: str, hypothesis: str | None, audio_seconds: float | None = None
 ) -> dict[str, float]:
-    """Every component for one hypothesis, keyed by name (what `reward_shaping` stores)."""
-    counts = error_counts(reference, hypothesis)
+    """Every component for one hypothesis, keyed by name (what `reward_shaping` stores).
+
+    >>> reward_components("a b", "a b", 1.0)["accuracy_wer"]
+    1.0
+    """
+    row = {"completions": [hypothesis], "reference": [reference], "duration_s": [audio_seconds]}
+    c = cached_counts(reference, completion_text(hypothesis))
     return {
-        "accuracy_wer": accuracy_wer(counts),
-        "accuracy_cer": accuracy_cer(counts),
-        "hallucination_ratio": hallucination_ratio(counts),
-        "empty": is_empty(hypothesis),
-        "repetition": repetition_ratio(hypothesis),
-        "length_ratio": length_ratio(counts),
-        "overlong": overlong(hypothesis, audio_seconds),
-        "wer": counts.wer,
-        "cer": counts.cer,
+        "accuracy_wer": accuracy_wer(**row)[0],
+        "accuracy_cer": accuracy_cer(**row)[0],
+        "hallucination_ratio": hallucination_ratio(**row)[0],
+        "empty": is_empty(**row)[0],
+        "repetition": repetition_ratio(**row)[0],
+        "length_ratio": length_ratio(c),
+        "overlong": overlong(**row)[0],
+        "wer": c.wer,
+        "cer": c.cer,
     }
+
+
+# --------------------------------------------------------------------------- per completion
+
+
+def _accuracy_wer(counts: ErrorCounts) -> float:
+    return _clip01(1.0 - counts.wer) if math.isfinite(counts.wer) else 0.0
+
+
+def _accuracy_cer(counts: ErrorCounts) -> float:
+    return _clip01(1.0 - counts.cer) if math.isfinite(counts.cer) else 0.0
+
+
+def _hallucination_ratio(counts: ErrorCounts) -> float:
+    return counts.insertions / counts.hyp_words if counts.hyp_words else 0.0
+
+
+def _is_empty(hypothesis: str) -> float:
+    return 0.0 if normalize(hypothesis).split() else 1.0
+
+
+def _repetition_ratio(hypothesis: str, n: int) -> float:
+    words = normalize(hypothesis).split()
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0.0
+    repeats = sum(c - 1 for c in Counter(grams).values())
+    return repeats / len(grams)
+
+
+def _overlong(hypothesis: str, audio_seconds: float | None) -> float:
+    if not audio_seconds:
+        return 0.0
+    words = len(normalize(hypothesis).split())
+    return 1.0 if words > MAX_WORDS_PER_SECOND * audio_seconds + 2 else 0.0
 
 
 def _clip01(x: float) -> float:

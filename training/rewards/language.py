@@ -19,11 +19,14 @@ No model and no network: two cheap signals.
 It cannot tell apart languages that share a script and have no stop-word list
 (Swedish vs Danish), nor Chinese from kanji-only Japanese.
 
+``language_match`` has TRL's reward signature (see :mod:`training.rewards.components`): each
+row's language arrives in the ``language`` column.
+
 Example:
-    >>> language_match("The cat is on the mat."), language_match("El gato está en la casa.")
-    (1.0, 0.0)
-    >>> language_match("Кошка сидит на ковре.", expected="ru")
-    1.0
+    >>> language_match(["The cat is on the mat.", "El gato está en la casa."], language=["en"] * 2)
+    [1.0, 0.0]
+    >>> language_match(["Кошка сидит на ковре."], language=["ru"])
+    [1.0]
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from training.rewards.components import paired
 
 __all__ = ["SCRIPTS", "STOP_WORDS", "detect_script", "language_match", "stop_word_counts"]
 
@@ -145,20 +152,29 @@ def _language_code(expected: str) -> str:
     return code
 
 
-def language_match(hypothesis: str | None, expected: str = "en") -> float:
-    """1.0 when the hypothesis is written in the expected language, else 0.0.
+def language_match(
+    completions: Sequence[Any], *, language: Sequence[str | None], **_: Any
+) -> list[float | None]:
+    """1.0 when a completion is written in its row's language, else 0.0.
 
-    ``expected`` is an ISO 639-1 code; a region suffix is ignored (``"en-US"``).
+    A language is an ISO 639-1 code; a region suffix is ignored (``"en-US"``);
+    an unknown code raises ``ValueError``. A row whose language is ``None`` gets
+    ``None``: the reward does not apply (TRL leaves it out of the sum).
     Text with no letters (empty, digits only) scores 1.0: there is no
     language to get wrong, and empty output is the ``empty`` component's job.
 
-    >>> language_match("Der Hund ist nicht hier", expected="de")
-    1.0
-    >>> language_match("Le chat est dans la maison"), language_match("", expected="fr")
-    (0.0, 1.0)
+    >>> language_match(["Der Hund ist nicht hier", "Le chat est ici"], language=["de", "en"])
+    [1.0, 0.0]
+    >>> language_match(["", "hello"], language=["fr", None])
+    [1.0, None]
     """
+    return [None if lang is None else _match(text, lang)
+            for text, lang in paired(completions, language, "language")]
+
+
+def _match(hypothesis: str, expected: str) -> float:
     code = _language_code(expected)
-    counts = _script_counts(hypothesis or "")
+    counts = _script_counts(hypothesis)
     letters = sum(counts.values())
     if letters == 0:
         return 1.0

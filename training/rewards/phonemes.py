@@ -17,6 +17,9 @@ for other voices only bracketed events are removed. Phonemisation is cached
 per (text, voice), so a reference shared by a group of sampled hypotheses is
 phonemised once.
 
+``accuracy_per`` is a reward in TRL's signature (see :mod:`training.rewards.components`);
+``phoneme_error_rate`` is the metric of one (reference, hypothesis) pair it is built on.
+
 Example (any phonemiser can be passed; by default it is espeak-ng):
     >>> def letters(text, voice):
     ...     return tuple(text.replace(" ", ""))
@@ -32,10 +35,12 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import jiwer
 
 from training.eval.metrics import normalize
+from training.rewards.components import paired
 
 __all__ = [
     "ESPEAK_BINARY",
@@ -134,16 +139,25 @@ def phoneme_error_rate(
 
 
 def accuracy_per(
-    reference: str,
-    hypothesis: str | None,
-    voice: str = "en-us",
+    completions: Sequence[Any],
     *,
+    reference: Sequence[str | None],
+    voice: str = "en-us",
     phonemizer: Phonemizer = phonemize,
-) -> float:
-    """1 − PER, clipped to [0, 1] (like ``accuracy_wer``, a loop cannot go below 0).
+    **_: Any,
+) -> list[float | None]:
+    """1 − PER per completion, clipped to [0, 1] (like ``accuracy_wer``, a loop cannot go below 0).
 
-    >>> accuracy_per("abcd", "abxd", phonemizer=lambda text, voice: tuple(text))
-    0.75
+    ``voice`` (an espeak-ng voice) and ``phonemizer`` are settings, not columns: bind them with
+    ``functools.partial``. A row without a reference gets ``None``.
+
+    >>> accuracy_per(["abxd"], reference=["abcd"], phonemizer=lambda text, voice: tuple(text))
+    [0.75]
     """
+    return [None if ref is None else _accuracy_per(ref, text, voice, phonemizer)
+            for text, ref in paired(completions, reference, "reference")]
+
+
+def _accuracy_per(reference: str, hypothesis: str, voice: str, phonemizer: Phonemizer) -> float:
     per = phoneme_error_rate(reference, hypothesis, voice, phonemizer=phonemizer)
     return min(1.0, max(0.0, 1.0 - per)) if math.isfinite(per) else 0.0

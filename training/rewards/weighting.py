@@ -12,36 +12,46 @@ to stop making first.
 level, speaker...) into multipliers, so the groups the model is worst at
 weigh most in the next round; ``weighted`` applies one to a reward.
 
+``gated_accuracy`` is a reward in TRL's signature (see :mod:`training.rewards.components`);
+``group_weights`` and ``weighted`` are not rewards, they scale one.
+
 Example:
-    >>> from training.eval.metrics import error_counts
-    >>> gated_accuracy(error_counts("a b c d", "a b x d")), gated_accuracy(error_counts("a b", ""))
-    (0.75, -1.0)
+    >>> gated_accuracy(["a b x d", ""], reference=["a b c d", "a b"])
+    [0.75, -1.0]
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from training.eval.metrics import ErrorCounts
+from training.rewards.components import by_reference
 
 __all__ = ["gated_accuracy", "group_weights", "weighted"]
 
 
 def gated_accuracy(
-    counts: ErrorCounts, threshold: float = 0.5, failure_penalty: float = -1.0
-) -> float:
+    completions: Sequence[Any],
+    *,
+    reference: Sequence[str | None],
+    threshold: float = 0.5,
+    failure_penalty: float = -1.0,
+    **_: Any,
+) -> list[float | None]:
     """``1 − WER`` for a near miss (WER ≤ threshold), ``failure_penalty`` above it.
 
     The penalty must be below every near-miss reward (``1 − threshold``), or a
     failure would pay more than a near miss. An infinite WER (words invented
-    over an empty reference) is a failure.
+    over an empty reference) is a failure. ``threshold`` and ``failure_penalty``
+    are settings, not columns: bind them with ``functools.partial``. A row without
+    a reference gets ``None``.
 
-    >>> from training.eval.metrics import error_counts
-    >>> gated_accuracy(error_counts("red green blue black", "red green blue block"))
-    0.75
-    >>> gated_accuracy(error_counts("hello", "hello hello hello hello"), failure_penalty=-0.5)
-    -0.5
+    >>> gated_accuracy(["red green blue block"], reference=["red green blue black"])
+    [0.75]
+    >>> gated_accuracy(["hello hello hello hello"], reference=["hello"], failure_penalty=-0.5)
+    [-0.5]
     """
     if not 0.0 <= threshold < 1.0:
         raise ValueError(f"threshold must be in [0, 1), got {threshold}")
@@ -50,6 +60,11 @@ def gated_accuracy(
             f"failure_penalty {failure_penalty} must be below 1 - threshold = {1.0 - threshold}: "
             "lower the penalty or the threshold"
         )
+    return by_reference(completions, reference,
+                        lambda counts: _gate(counts, threshold, failure_penalty))
+
+
+def _gate(counts: ErrorCounts, threshold: float, failure_penalty: float) -> float:
     wer = counts.wer
     return 1.0 - wer if math.isfinite(wer) and wer <= threshold else failure_penalty
 

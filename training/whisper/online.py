@@ -1,8 +1,10 @@
 """One micro-batch of online RL for Whisper: rollouts from the current policy, rewards, loss.
 
 - **GRPO**: ``num_generations`` transcripts sampled per clip at
-  ``rollout_temperature``, each scored by :func:`training.rewards.composite.speech_rewards`
-  against the clip's reference (keywords and language from the row's tags), advantages
+  ``rollout_temperature``, scored by :func:`training.rewards.composite.reward_table`, which
+  calls each reward as TRL's ``GRPOTrainer`` does (``fn(completions, **columns)``, the clip's
+  reference, keywords, language and duration as columns repeated per transcript; an untagged
+  clip's language is English), advantages
   normalised within the clip's group, and TRL's clipped objective with a k3 KL to the frozen
   starting model (:func:`training.objectives.grpo.grpo_loss`); log-probs, KL and entropy are
   taken at the rollout temperature, as TRL does. One optimizer step per rollout, so the
@@ -19,6 +21,7 @@ reference). Every reward component is averaged into the step's metrics.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -33,7 +36,7 @@ from training.objectives.advantages import group_advantages, zero_variance_fract
 from training.objectives.grpo import grpo_loss
 from training.objectives.losses import sft_loss
 from training.objectives.mwer import mwer_loss
-from training.rewards.composite import RewardWeights, speech_rewards
+from training.rewards.composite import RewardWeights, reward_table
 from training.whisper.data import Batch
 from training.whisper.logps import WhisperScorer, WhisperTokens
 
@@ -88,16 +91,12 @@ def online_step_loss(
 
 def _grpo(config, module, ctx, batch, states, drafts, seconds, autocast):
     groups = len(drafts)
-    scored = [
-        speech_rewards(batch.texts[i], text, seconds[i],
-                       keywords=batch.tags[i].get("keywords") or (),
-                       language=str(batch.tags[i].get("language") or "en"),
-                       weights=ctx.weights, gate_threshold=config.gate_threshold,
-                       failure_penalty=config.failure_penalty)
-        for i in range(groups) for text in drafts[i]]
-    rewards = torch.tensor([r["total"] for r in scored]).view(groups, -1)
-    advantages = group_advantages(rewards).flatten()
     texts = [t for row in drafts for t in row]
+    scored = reward_table(texts, **_reward_columns(batch, seconds, drafts), weights=ctx.weights,
+                          gate_threshold=config.gate_threshold,
+                          failure_penalty=config.failure_penalty)
+    rewards = torch.tensor(scored["total"]).view(groups, -1)
+    advantages = group_advantages(rewards).flatten()
     clips = [batch.clips[i] for i in range(groups) for _ in drafts[i]]
     targets = ctx.targets(texts)
     temperature = config.rollout_temperature
@@ -127,8 +126,19 @@ def _grpo(config, module, ctx, batch, states, drafts, seconds, autocast):
         "completion_tokens": policy.mask.sum(dim=1).float().mean(),
     })
     metrics.update(_component_means(scored))
-    metrics.update(_bucket_rewards(batch, [r["total"] for r in scored], len(drafts[0])))
+    metrics.update(_bucket_rewards(batch, scored["total"], len(drafts[0])))
     return out.loss, metrics
+
+
+def _reward_columns(batch: Batch, seconds: list[float], drafts: list[list[str]]) -> dict:
+    """The reward columns of each transcript, its clip's row repeated per sample (as TRL does)."""
+    rows = [i for i in range(len(drafts)) for _ in drafts[i]]
+    return {
+        "reference": [batch.texts[i] for i in rows],
+        "keywords": [batch.tags[i].get("keywords") or () for i in rows],
+        "language": [str(batch.tags[i].get("language") or "en") for i in rows],
+        "duration_s": [seconds[i] for i in rows],
+    }
 
 
 def _mwer(config, module, ctx, batch, states, drafts, seconds, autocast):
@@ -188,12 +198,10 @@ def _k3(logps: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     return _masked_mean(torch.exp(delta) - delta - 1, mask)
 
 
-def _component_means(scored: list[dict[str, float]]) -> Metrics:
-    sums: dict[str, list[float]] = defaultdict(list)
-    for row in scored:
-        for name, value in row.items():
-            if name != "total" and value == value and abs(value) != float("inf"):
-                sums[name].append(value)
+def _component_means(scored: dict[str, list[float | None]]) -> Metrics:
+    """Mean of each component over the transcripts it is finite for (None, NaN, inf left out)."""
+    sums = {name: [v for v in values if v is not None and math.isfinite(v)]
+            for name, values in scored.items() if name != "total"}
     return {f"rewards/{k}": torch.tensor(sum(v) / len(v)) for k, v in sums.items() if v}
 
 

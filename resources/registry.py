@@ -170,15 +170,17 @@ class ModelRegistry(ConfigurableResource):
         self, family: Family, *, stage: str, loop: str, config: Mapping[str, Any],
         data_snapshot: Mapping[str, Any], metrics_path: str | Path | None = None,
         curves_png: str | Path | None = None, status: str = "FINISHED",
+        started_ms: int | None = None, ended_ms: int | None = None,
     ) -> str:
         """Record a finished training run in the family's experiment; returns its run id (to
-        pass to `record`). What it logs: `resources.training_runs.log_training_run`."""
+        pass to `record`). What it logs: `resources.training_runs.log_training_run`;
+        `started_ms`/`ended_ms` (epoch ms) are when training ran, so its duration shows."""
         from resources.training_runs import log_training_run
 
         return log_training_run(
             self.client, self._experiment(family), family=family, stage=stage, loop=loop,
             config=config, data_snapshot=data_snapshot, metrics_path=metrics_path,
-            curves_png=curves_png, status=status)
+            curves_png=curves_png, status=status, started_ms=started_ms, ended_ms=ended_ms)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ def log_training_run(
     client: MlflowClient, experiment_id: str, *, family: str, stage: str, loop: str,
     config: Mapping[str, Any], data_snapshot: Mapping[str, Any],
     metrics_path: str | Path | None = None, curves_png: str | Path | None = None,
-    status: str = "FINISHED",
+    status: str = "FINISHED", started_ms: int | None = None, ended_ms: int | None = None,
 ) -> str:
     """Create a run named `<stage>-<loop>` and log the run's record to it; returns its id.
 
@@ -47,7 +47,7 @@ def log_training_run(
 
     from training.runtime.metrics_log import read_metrics
 
-    run = client.create_run(experiment_id, run_name=f"{stage}-{loop}",
+    run = client.create_run(experiment_id, start_time=started_ms, run_name=f"{stage}-{loop}",
                             tags={"family": family, "stage": stage, "loop": loop})
     run_id = run.info.run_id
     try:
@@ -67,7 +67,7 @@ def log_training_run(
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
-    client.set_terminated(run_id, status)
+    client.set_terminated(run_id, status, end_time=ended_ms)
     return run_id
 
 

@@ -109,10 +109,15 @@ def test_training_run_and_version_in_mlflow(registry, tmp_path):
               "prompt": "x" * 7000, "weird key!": 1}
     run_id = registry.log_training_run(
         "asr", stage="grpo", loop="loop7", config=config, metrics_path=metrics,
-        curves_png=png, data_snapshot={"train_batches": ["b1"], "dir": "/snap"})
+        curves_png=png, data_snapshot={"train_batches": ["b1"], "dir": "/snap"},
+        started_ms=1_700_000_000_000, ended_ms=1_700_000_754_000)
     client = registry.client
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.info.run_name == "grpo-loop7"
+    # the run spans the training, not the seconds it took to log it afterwards
+    assert run.info.end_time - run.info.start_time == 754_000
+    kind = client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"  # the UI opens it on its runs
     assert client.get_experiment(run.info.experiment_id).name == registry.name("asr")
     store_dir = Path(registry.uri().removeprefix("sqlite:///")).parent
     assert run.info.artifact_uri.startswith((store_dir / "artifacts").as_uri())  # not ./mlruns

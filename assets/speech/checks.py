@@ -36,8 +36,14 @@ def asr_eval_candidate_not_worse(context: AssetCheckExecutionContext, warehouse:
 def asr_eval_deletions_not_up(context: AssetCheckExecutionContext, warehouse: Warehouse):
     decision = warehouse.read_output("asr_eval", context.partition_key)["decision"]
     delta = decision["deletion_rate_delta"]
+    passed = delta <= MAX_DELETION_RATE_INCREASE
+    said = (f"the candidate deletes {decision['candidate_deletion_rate']:.1%} of the reference "
+            f"words, the incumbent {decision['incumbent_deletion_rate']:.1%} ({100 * delta:+.1f} "
+            f"points; the limit is +{100 * MAX_DELETION_RATE_INCREASE:.0f})")
     return AssetCheckResult(
-        passed=delta <= MAX_DELETION_RATE_INCREASE, severity=AssetCheckSeverity.WARN,
+        passed=passed, severity=AssetCheckSeverity.WARN,
+        description=said if passed else f"{said}: part of its WER gain is emitting less; "
+        "read the S/D/I line of the comparison",
         metadata={"candidate_deletion_rate": round(decision["candidate_deletion_rate"], 4),
                   "incumbent_deletion_rate": round(decision["incumbent_deletion_rate"], 4),
                   "delta": round(delta, 4)},

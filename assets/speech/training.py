@@ -8,6 +8,7 @@ checkpoint), and records its snapshot and config in the model registry.
 """
 
 import sys
+import time
 from typing import Any
 
 from dagster import (
@@ -193,7 +194,9 @@ def _train(context: AssetExecutionContext, warehouse: Warehouse, registry: Model
         TrainConfig.from_dict(train_config)
     except ConfigError as exc:
         raise Failure(f"Training not launched: {exc}") from None
+    started_ms = int(time.time() * 1000)
     reported = launcher.launch(context, train_config).get_materialize_result()
+    ended_ms = int(time.time() * 1000)
     metrics = {k: v.value if hasattr(v, "value") else v
                for k, v in (reported.metadata or {}).items()}
     checkpoint, family = str(metrics["checkpoint"]), family_of(loop)
@@ -201,7 +204,8 @@ def _train(context: AssetExecutionContext, warehouse: Warehouse, registry: Model
     recorded = {**train_config, "snapshot": snap["dir"], "dagster_run": context.run_id}
     run_id = registry.log_training_run(family, stage=objective, loop=loop, config=recorded,
                                        data_snapshot=snap, metrics_path=out / "metrics.jsonl",
-                                       curves_png=curves)
+                                       curves_png=curves, started_ms=started_ms,
+                                       ended_ms=ended_ms)
     version = registry.record(family, model_id=model_id, stage=objective, checkpoint=checkpoint,
                               base_model=base, train_batches=snap["train_batches"],
                               eval_batches=snap["eval_batches"], config=recorded,

@@ -6,7 +6,9 @@ that much worse) or tightens it (a negative one demands a gain of that much).
 
 Example:
     >>> print(gate("WER", 0.508, 0.576, higher_is_better=False, percent=True).reason)
-    candidate WER 50.8% is not worse than incumbent WER 57.6% (-6.8 points)
+    candidate WER 50.8% is better than incumbent WER 57.6% (-6.8 points)
+    >>> print(gate("WER", 0.58, 0.576, higher_is_better=False, tolerance=0.01).reason)
+    candidate WER 0.580 is worse than incumbent WER 0.576 (+0.004), within the tolerance 0.01
     >>> v = gate("accuracy", 0.61, 0.64, higher_is_better=True, tolerance=0.01)
     >>> v.passed, round(v.delta, 2), v.reason
     (False, -0.03, 'candidate accuracy 0.610 is worse than incumbent accuracy 0.640 (-0.030)')
@@ -47,7 +49,8 @@ def gate(metric: str, candidate: float, incumbent: float, *, higher_is_better: b
         passed = candidate >= incumbent - tolerance
     else:
         passed = candidate <= incumbent + tolerance
-    verdict = "not worse than" if passed else "worse than"
+    gain = incumbent - candidate if not higher_is_better else candidate - incumbent
+    verdict = "better than" if gain > 0 else "as good as" if gain == 0 else "worse than"
     if percent:
         shown = (f"{100 * candidate:.1f}%", f"{100 * incumbent:.1f}%",
                  f"{100 * (candidate - incumbent):+.1f} points")
@@ -55,4 +58,8 @@ def gate(metric: str, candidate: float, incumbent: float, *, higher_is_better: b
         shown = (f"{candidate:.3f}", f"{incumbent:.3f}", f"{candidate - incumbent:+.3f}")
     reason = (f"candidate {metric} {shown[0]} is {verdict} incumbent {metric} {shown[1]} "
               f"({shown[2]})")
+    if passed and gain < 0:
+        reason += f", within the tolerance {tolerance:g}"
+    elif not passed and gain >= 0:  # a negative tolerance demanded a larger gain
+        reason += f", short of the gain demanded ({-tolerance:g})"
     return Verdict(passed, metric, candidate, incumbent, reason)

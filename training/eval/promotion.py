@@ -136,9 +136,9 @@ def comparison_table(reports: Mapping[str, EvalReport], markdown: bool = False) 
                  or not math.isfinite(last.wer) else f"{100 * (last.wer - first.wer):+.1f}")
         lines.append([row["group"], row["value"], str(row["n"]),
                       *[_pct(row[lbl]) for lbl in labels], delta])
-    sdi = ["  ".join(f"{lbl} S/D/I {r.overall.counts.substitutions}/"
-                     f"{r.overall.counts.deletions}/{r.overall.counts.insertions}"
-                     for lbl, r in reports.items())]
+    sdi = ["overall substitutions/deletions/insertions: " + "  ".join(
+        f"{lbl} S/D/I {r.overall.counts.substitutions}/{r.overall.counts.deletions}/"
+        f"{r.overall.counts.insertions}" for lbl, r in reports.items())]
     if markdown:
         out = ["| " + " | ".join(header) + " |",
                "| " + " | ".join([":---", ":---"] + ["---:"] * (len(header) - 2)) + " |"]

@@ -161,6 +161,6 @@ def test_models_list_shows_lineage_and_promotion(home):
     registry.promote("asr", "grpo-b")
     lines = invoke("models", "list").splitlines()
     sft, grpo = lines[2].split(), lines[3].split()
-    assert sft[:4] == ["1", "sft-a", "sft", "baseline"] and sft[-1] == "-"
-    assert grpo[:4] == ["1", "grpo-b", "grpo", "sft-a"]
-    assert grpo[5:8] == ["25.0", "baseline", "50.0"] and grpo[8] == "yes"
+    assert sft[:6] == ["asr", "1", "1", "sft-a", "sft", "baseline"] and sft[-1] == "-"
+    assert grpo[:6] == ["asr", "2", "1", "grpo-b", "grpo", "sft-a"]
+    assert grpo[7:10] == ["25.0", "baseline", "50.0"] and grpo[10] == "champion"

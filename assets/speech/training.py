@@ -224,7 +224,9 @@ def _train(context: AssetExecutionContext, warehouse: Warehouse, registry: Model
         **(reported.metadata or {}),
         "model_id": model_id,
         "registered": MetadataValue.text(f"{version['name']} version {version['version']}"),
-        "mlflow_run": MetadataValue.text(run_id),
+        "mlflow_run": MetadataValue.text(f"run {run_id} in experiment {version['name']} "
+                                         f"({registry.uri()}; open it with `mlflow ui "
+                                         "--backend-store-uri` on that store)"),
         "base_model": MetadataValue.path(base),
         "train_batches": MetadataValue.json(snap["train_batches"]),
         "config": MetadataValue.json(train_config),

@@ -31,8 +31,9 @@ from dagster import (
     sensor,
 )
 
+import sql
 from assets.speech.spec import SPEECH
-from pipelines.inbox import inbox_dir, new_manifests
+from pipelines.inbox import inbox_dir, scan_inbox, settle_seconds
 from pipelines.jobs import ingest_job, speech_data_job, speech_loop_job
 from pipelines.partitions import LOOPS, batches, loop_key
 from resources.warehouse import Warehouse
@@ -102,19 +103,62 @@ def loop_after_nightly_relabel(context: RunStatusSensorContext):
 @sensor(jobs=[speech_data_job, ingest_job], minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.STOPPED)
 def inbox_manifests(context: SensorEvaluationContext, warehouse: Warehouse):
-    """Register each new manifest in the inbox as a batch and label it (eval: ingest only)."""
+    """Register each new (or changed) settled manifest in the inbox as a batch and label it
+    (eval: ingest only).
+
+    A manifest counts as done only once its run was requested: the cursor holds the version
+    (size, mtime) of each manifest whose run request left this sensor, and is saved only
+    with the tick's result, so a tick that fails half-way (after registering a batch) asks
+    again next tick. Registering is idempotent (a batch already registered from the same
+    file is not re-registered), and the run key (batch, mtime) is the one Dagster dedupes
+    on, so asking again never starts a second run. One manifest that cannot be registered
+    is reported (log, and the skip reason when nothing else runs) and retried; it never
+    stops the others. See `pipelines.inbox` for names and the settle window.
+    """
     inbox = inbox_dir()
-    registered = {b for bs in warehouse.batches_by_role().values() for b in bs}
-    found = new_manifests(inbox, registered)
-    if not found:
-        return SkipReason(f"no new manifests in {inbox}")
-    requests = []
-    for m in found:
-        warehouse.register_batch(m.batch, m.path, role=m.role)
+    requested = _inbox_cursor(context.cursor)
+    sources = {str(row["batch"]): str(row["source"]) for row in warehouse.fetch_dicts(
+        sql.load("queries/batches_by_role"))}
+    scan = scan_inbox(inbox, requested=requested, sources=sources)
+    problems = list(scan.problems)
+    done = {path: version for path, version in requested.items() if path in scan.present}
+    requests, added = [], []
+    for m in scan.ready:
         job = speech_data_job if m.role == "train" else ingest_job
-        context.log.info(f"registered {m.path} as {m.role} batch {m.batch!r}; running {job.name}")
-        requests.append(RunRequest(run_key=f"{m.batch}:{m.path.stat().st_mtime_ns}",
-                                   job_name=job.name, partition_key=m.batch))
-    return SensorResult(run_requests=requests,
-                        dynamic_partitions_requests=[batches.build_add_request(
-                            [m.batch for m in found])])
+        try:
+            if sources.get(m.batch) != str(m.path.resolve()):
+                warehouse.register_batch(m.batch, m.path, role=m.role)
+        except Exception as err:  # noqa: BLE001 (reported, retried next tick)
+            problems.append(f"{m.path}: could not register batch {m.batch!r} ({err}); "
+                            "retried next tick")
+            continue
+        context.log.info(f"{m.path} is {m.role} batch {m.batch!r}; running {job.name}")
+        requests.append(RunRequest(run_key=m.run_key, job_name=job.name,
+                                   partition_key=m.batch))
+        added.append(m.batch)
+        done[str(m.path)] = m.version
+    for problem in problems:
+        context.log.warning(problem)
+    cursor = json.dumps({"requested": done}, sort_keys=True)
+    if not requests:
+        notes = [f"no new manifests in {inbox}"]
+        if scan.settling:
+            notes.append(f"still changing (picked up once unchanged for {settle_seconds():g} "
+                         f"s): {', '.join(str(p) for p in scan.settling)}")
+        notes += problems
+        return SensorResult(skip_reason=SkipReason("; ".join(notes)), cursor=cursor)
+    return SensorResult(run_requests=requests, cursor=cursor,
+                        dynamic_partitions_requests=[batches.build_add_request(added)])
+
+
+def _inbox_cursor(cursor: str | None) -> dict[str, str]:
+    """The manifests whose run was requested (path → version), from the sensor's cursor;
+    an empty or unreadable cursor is none (Dagster's run-key dedupe keeps that safe)."""
+    try:
+        data = json.loads(cursor or "{}")
+    except json.JSONDecodeError:
+        return {}
+    done = data.get("requested") if isinstance(data, dict) else None
+    if not isinstance(done, dict):
+        return {}
+    return {str(path): str(version) for path, version in done.items()}

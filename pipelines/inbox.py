@@ -2,23 +2,45 @@
 
 ``$RLFOUNDRY_INBOX`` (default ``$RLFOUNDRY_HOME/inbox``) holds NeMo-style JSONL
 manifests. One at the top level (or under ``train/``) registers a train batch;
-one under ``eval/`` a held-out eval batch. The batch is named after the file
-(``accents-v2.jsonl`` → ``accents-v2``), with characters a partition key cannot
-hold replaced by ``-``.
+one under ``eval/`` a held-out eval batch. Files whose name starts with ``.``
+are skipped (the usual name of a file still being copied in).
+
+Names. A batch is named after its file (``accents-v2.jsonl`` → ``accents-v2``),
+mapped deterministically to a valid partition key: characters a key cannot hold
+become ``-`` and leading ``_ . -`` are dropped (``_calls.jsonl`` → ``calls``).
+A file whose name is taken (by another manifest of the inbox, or by a batch
+registered from another source) gets the name plus ``-`` and a short hash of its
+path inside the inbox (``train/a b.jsonl`` → ``a-b-1f0c…``): stable, so the same
+file always gets the same batch, and never silently dropped. A file already
+registered keeps the batch it was registered as.
+
+Settling. A manifest is picked up only once it has not changed (mtime) for
+``$RLFOUNDRY_INBOX_SETTLE_S`` seconds (default 30), so one still being written
+is not ingested half-way. A manifest changed later (a new size or mtime) is
+picked up again and its batch re-run.
 
 Example:
     >>> batch_name("/in/2026 11 22 calls.jsonl")
     '2026-11-22-calls'
+    >>> batch_name("/in/_calls.jsonl")
+    'calls'
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from resources.home import rlfoundry_home
+from resources.warehouse import PARTITION_RE
+
+SETTLE_ENV = "RLFOUNDRY_INBOX_SETTLE_S"
+DEFAULT_SETTLE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -26,29 +48,120 @@ class InboxManifest:
     path: Path
     batch: str
     role: str
+    size: int = 0
+    mtime_ns: int = 0
+
+    @property
+    def version(self) -> str:
+        """What changes when the file does: its size and mtime."""
+        return f"{self.size}:{self.mtime_ns}"
+
+    @property
+    def run_key(self) -> str:
+        """One run per batch and file version (the format the sensor has always used)."""
+        return f"{self.batch}:{self.mtime_ns}"
+
+
+@dataclass
+class InboxScan:
+    """One look at the inbox.
+
+    `ready`: new or changed manifests, settled, each with a batch name: register and run.
+    `settling`: changed within the settle window: looked at again next tick.
+    `problems`: manifests that cannot become a batch this tick, each with the reason.
+    `present`: every manifest file in the inbox, path → version.
+    """
+
+    ready: list[InboxManifest] = field(default_factory=list)
+    settling: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    present: dict[str, str] = field(default_factory=dict)
 
 
 def inbox_dir() -> Path:
     return Path(os.environ.get("RLFOUNDRY_INBOX") or rlfoundry_home() / "inbox")
 
 
+def settle_seconds() -> float:
+    """How long a manifest must stay unchanged before it is picked up."""
+    raw = os.environ.get(SETTLE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_SETTLE_S
+    try:
+        value = float(raw)
+    except ValueError as err:
+        raise ValueError(f"{SETTLE_ENV}={raw!r}: expected a number of seconds") from err
+    return max(value, 0.0)
+
+
 def batch_name(path: str | Path) -> str:
-    """A partition key from a manifest's file name."""
-    stem = re.sub(r"[^A-Za-z0-9_.\-]+", "-", Path(path).stem).strip("-.") or "batch"
-    return stem[:128]
+    """A valid partition key from a manifest's file name (letters, digits, `_ . -`,
+    starting with a letter or digit, at most 128 characters)."""
+    stem = re.sub(r"[^A-Za-z0-9_.\-]+", "-", Path(path).stem)
+    return stem.lstrip("_.-")[:128].rstrip("-.") or "batch"
 
 
-def new_manifests(inbox: Path, known: set[str]) -> list[InboxManifest]:
-    """Manifests in the inbox whose batch is not registered yet, oldest file first."""
+def _hashed_name(base: str, rel: str) -> str:
+    digest = hashlib.sha1(rel.encode()).hexdigest()[:8]
+    return f"{base[:119].rstrip('-.')}-{digest}"
+
+
+def _manifest_files(inbox: Path) -> list[tuple[str, Path, os.stat_result]]:
     found = []
     for role, folder in (("train", inbox), ("train", inbox / "train"), ("eval", inbox / "eval")):
-        if folder.is_dir():
-            found += [InboxManifest(p, batch_name(p), role) for p in folder.glob("*.jsonl")
-                      if p.is_file() and not p.name.startswith(".")]
-    found.sort(key=lambda m: (m.path.stat().st_mtime, m.batch))
-    out, seen = [], set(known)
-    for m in found:
-        if m.batch not in seen:
-            seen.add(m.batch)
-            out.append(m)
-    return out
+        if not folder.is_dir():
+            continue
+        for p in folder.glob("*.jsonl"):
+            if p.name.startswith("."):
+                continue
+            try:
+                st = p.stat()
+            except OSError:  # gone between the listing and the look
+                continue
+            if p.is_file():
+                found.append((role, p, st))
+    found.sort(key=lambda f: (f[2].st_mtime_ns, str(f[1])))
+    return found
+
+
+def scan_inbox(inbox: Path, *, requested: Mapping[str, str] | None = None,
+               sources: Mapping[str, str] | None = None,
+               settle_s: float | None = None, now: float | None = None) -> InboxScan:
+    """What the inbox holds that has no run yet, oldest file first.
+
+    `requested`: path → version of the manifests whose run was already requested (the
+    sensor's cursor); `sources`: batch → resolved source path of every registered batch.
+    """
+    settle_s = settle_seconds() if settle_s is None else settle_s
+    now = time.time() if now is None else now
+    requested = requested or {}
+    sources = sources or {}
+    scan = InboxScan()
+    taken = dict(sources)
+    by_source = {src: batch for batch, src in sources.items()}
+    for role, path, st in _manifest_files(inbox):
+        key = str(path)
+        version = f"{st.st_size}:{st.st_mtime_ns}"
+        scan.present[key] = version
+        if requested.get(key) == version:
+            continue
+        if now - st.st_mtime < settle_s:
+            scan.settling.append(path)
+            continue
+        src = str(path.resolve())
+        batch = by_source.get(src)
+        if batch is None:
+            base = batch_name(path)
+            batch = base if base not in taken else _hashed_name(base, path.relative_to(
+                inbox).as_posix())
+            if batch in taken:
+                scan.problems.append(f"{path}: batch names {base!r} and {batch!r} are both "
+                                     f"taken ({taken[base]}, {taken[batch]}); rename the file")
+                continue
+        if not PARTITION_RE.match(batch):  # cannot happen with batch_name; never raise on it
+            scan.problems.append(f"{path}: {batch!r} is not a valid batch name; rename the file")
+            continue
+        taken[batch] = src
+        by_source[src] = batch
+        scan.ready.append(InboxManifest(path, batch, role, st.st_size, st.st_mtime_ns))
+    return scan

@@ -1,30 +1,127 @@
 """The inbox sensor registers new manifests as batches and asks for their runs."""
 
+import json
+import os
+import time
+
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from labeling.testing import write_manifest, write_tone
+from pipelines import automation
 from pipelines.automation import inbox_manifests
+from resources.warehouse import Warehouse
 
 
-def test_new_manifests_become_batches_with_runs_once(tmp_path, warehouse, monkeypatch):
+def _tick(instance, warehouse, cursor=None):
+    return inbox_manifests(build_sensor_context(instance=instance, cursor=cursor,
+                                                resources={"warehouse": warehouse}))
+
+
+def _runs(result):
+    return {(r.job_name, r.partition_key) for r in result.run_requests}
+
+
+@pytest.fixture
+def inbox(tmp_path, monkeypatch):
     inbox = tmp_path / "inbox"
-    monkeypatch.setenv("RLFOUNDRY_INBOX", str(inbox))
     (inbox / "eval").mkdir(parents=True)
+    monkeypatch.setenv("RLFOUNDRY_INBOX", str(inbox))
+    monkeypatch.setenv("RLFOUNDRY_INBOX_SETTLE_S", "0")
     write_tone(inbox / "a.wav", seconds=0.5)
-    write_manifest(inbox / "calls.jsonl", [{"audio_filepath": "a.wav", "text": "hi"}])
+    return inbox
+
+
+def _manifest(inbox, name):
+    return write_manifest(inbox / name, [{"audio_filepath": "a.wav", "text": "hi"}])
+
+
+def test_new_manifests_become_batches_with_runs_once(inbox, warehouse):
+    _manifest(inbox, "calls.jsonl")
     write_manifest(inbox / "eval" / "dev.jsonl", [{"audio_filepath": "../a.wav", "text": "hi"}])
     with DagsterInstance.ephemeral() as instance:
-        context = build_sensor_context(instance=instance, resources={"warehouse": warehouse})
-        result = inbox_manifests(context)
-        runs = {(r.job_name, r.partition_key) for r in result.run_requests}
-        assert runs == {("speech_data", "calls"), ("ingest", "dev")}
+        result = _tick(instance, warehouse)
+        assert _runs(result) == {("speech_data", "calls"), ("ingest", "dev")}
         (request,) = result.dynamic_partitions_requests
         assert sorted(request.partition_keys) == ["calls", "dev"]
         assert warehouse.batches_by_role() == {"train": ["calls"], "eval": ["dev"]}
-        again = inbox_manifests(build_sensor_context(instance=instance,
-                                                     resources={"warehouse": warehouse}))
-        assert "no new manifests" in again.skip_message
+        again = _tick(instance, warehouse, result.cursor)
+        assert again.run_requests == [] and "no new manifests" in again.skip_reason.skip_message
+
+
+def test_a_name_that_is_no_batch_name_stops_no_other_manifest(inbox, warehouse):
+    _manifest(inbox, "_calls.jsonl")
+    _manifest(inbox, "calls2.jsonl")
+    with DagsterInstance.ephemeral() as instance:
+        result = _tick(instance, warehouse)
+        assert _runs(result) == {("speech_data", "calls"), ("speech_data", "calls2")}
+        assert sorted(warehouse.batches_by_role()["train"]) == ["calls", "calls2"]
+
+
+def test_two_files_with_one_batch_name_both_get_a_batch_and_a_run(inbox, warehouse):
+    _manifest(inbox, "a b.jsonl")
+    _manifest(inbox, "a-b.jsonl")
+    with DagsterInstance.ephemeral() as instance:
+        result = _tick(instance, warehouse)
+        keys = sorted(r.partition_key for r in result.run_requests)
+        assert len(keys) == 2 and keys[0] == "a-b" and keys[1].startswith("a-b-")
+        assert sorted(warehouse.batches_by_role()["train"]) == keys
+        sources = {warehouse.batch_source(k)["source"] for k in keys}
+        assert sources == {str((inbox / n).resolve()) for n in ("a b.jsonl", "a-b.jsonl")}
+        assert _tick(instance, warehouse, result.cursor).run_requests == []
+
+
+def test_a_manifest_still_being_written_waits_until_it_settles(inbox, warehouse, monkeypatch):
+    monkeypatch.setenv("RLFOUNDRY_INBOX_SETTLE_S", "30")
+    path = _manifest(inbox, "calls.jsonl")  # written just now
+    with DagsterInstance.ephemeral() as instance:
+        waiting = _tick(instance, warehouse)
+        assert waiting.run_requests == [] and warehouse.batches_by_role()["train"] == []
+        assert "still changing" in waiting.skip_reason.skip_message
+        with path.open("a") as f:  # the writer finishes; the file is left alone for a while
+            f.write('{"audio_filepath": "a.wav", "text": "bye"}\n')
+        old = time.time() - 60
+        os.utime(path, (old, old))
+        result = _tick(instance, warehouse, waiting.cursor)
+        assert _runs(result) == {("speech_data", "calls")}
+        assert result.run_requests[0].run_key == f"calls:{path.stat().st_mtime_ns}"
+
+
+def test_a_failed_registration_strands_no_manifest(inbox, warehouse, monkeypatch):
+    first = _manifest(inbox, "calls.jsonl")
+    second = _manifest(inbox, "more.jsonl")
+    os.utime(first, (1, 1))  # `calls` is registered first
+    register = Warehouse.register_batch
+
+    def flaky(self, batch, source, *args, **kwargs):
+        if batch == "more":
+            raise OSError("warehouse unavailable")
+        return register(self, batch, source, *args, **kwargs)
+
+    with DagsterInstance.ephemeral() as instance:
+        monkeypatch.setattr(Warehouse, "register_batch", flaky)
+        result = _tick(instance, warehouse)
+        assert _runs(result) == {("speech_data", "calls")}
+        monkeypatch.setattr(Warehouse, "register_batch", register)
+        later = _tick(instance, warehouse, result.cursor)
+        assert _runs(later) == {("speech_data", "more")}
+        assert str(second) in json.loads(later.cursor)["requested"]
+
+
+def test_a_tick_that_dies_after_registering_asks_again_next_tick(inbox, warehouse, monkeypatch):
+    _manifest(inbox, "calls.jsonl")
+    with DagsterInstance.ephemeral() as instance:
+        def boom(keys):
+            raise RuntimeError("daemon went away")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(automation.batches, "build_add_request", boom)
+            with pytest.raises(RuntimeError, match="went away"):
+                _tick(instance, warehouse)
+        assert warehouse.batches_by_role()["train"] == ["calls"]  # registered, no run yet
+        result = _tick(instance, warehouse)  # the cursor was not saved: same as before
+        assert _runs(result) == {("speech_data", "calls")}
+        assert warehouse.batches_by_role()["train"] == ["calls"]
 
 
 def test_nightly_round_relabels_every_train_batch_then_starts_the_loop(

@@ -1,8 +1,11 @@
-"""The inbox: new manifests become train or eval batches, each exactly once."""
+"""The inbox: new manifests become train or eval batches, none of them lost."""
 
 import os
 
-from pipelines.inbox import batch_name, new_manifests
+import pytest
+
+from pipelines.inbox import SETTLE_ENV, batch_name, scan_inbox, settle_seconds
+from resources.warehouse import PARTITION_RE
 
 
 def _touch(path, mtime):
@@ -12,25 +15,75 @@ def _touch(path, mtime):
     return path
 
 
+def _ready(inbox, **kw):
+    return [(m.path.relative_to(inbox).as_posix(), m.batch, m.role)
+            for m in scan_inbox(inbox, settle_s=0, **kw).ready]
+
+
 def test_top_level_and_train_folder_are_train_eval_folder_is_eval(tmp_path):
     _touch(tmp_path / "calls 2026-11.jsonl", 1)
     _touch(tmp_path / "train" / "accents.jsonl", 2)
     _touch(tmp_path / "eval" / "dev.jsonl", 3)
     _touch(tmp_path / "notes.txt", 4)
-    found = new_manifests(tmp_path, known=set())
-    assert [(m.batch, m.role) for m in found] == [
-        ("calls-2026-11", "train"), ("accents", "train"), ("dev", "eval")]
+    _touch(tmp_path / ".copying.jsonl", 5)
+    assert _ready(tmp_path) == [("calls 2026-11.jsonl", "calls-2026-11", "train"),
+                                ("train/accents.jsonl", "accents", "train"),
+                                ("eval/dev.jsonl", "dev", "eval")]
 
 
-def test_registered_batches_and_name_clashes_are_skipped(tmp_path):
-    _touch(tmp_path / "accents.jsonl", 1)
-    _touch(tmp_path / "train" / "accents.jsonl", 2)  # same batch name, newer: ignored
-    _touch(tmp_path / "eval" / "dev.jsonl", 3)
-    found = new_manifests(tmp_path, known={"dev"})
-    assert [(m.path.parent.name, m.batch) for m in found] == [(tmp_path.name, "accents")]
+def test_name_clashes_get_a_stable_hashed_name_and_registered_files_keep_theirs(tmp_path):
+    _touch(tmp_path / "a b.jsonl", 1)
+    _touch(tmp_path / "a-b.jsonl", 2)
+    _touch(tmp_path / "train" / "a-b.jsonl", 3)
+    first = _ready(tmp_path)
+    names = [batch for _, batch, _ in first]
+    assert names[0] == "a-b" and len(set(names)) == 3
+    assert all(n.startswith("a-b-") and PARTITION_RE.match(n) for n in names[1:])
+    assert _ready(tmp_path) == first  # the same files get the same names every time
+    # once `a-b.jsonl` is registered as `a-b`, it keeps that name, and `a b.jsonl` moves over
+    registered = {"a-b": str((tmp_path / "a-b.jsonl").resolve())}
+    again = {p: b for p, b, _ in _ready(tmp_path, sources=registered)}
+    assert again["a-b.jsonl"] == "a-b" and again["a b.jsonl"].startswith("a-b-")
+    assert again["train/a-b.jsonl"] == names[2]  # a hashed name depends on its path only
+    assert len(set(again.values())) == 3
 
 
-def test_missing_inbox_is_empty_and_names_are_valid_partition_keys(tmp_path):
-    assert new_manifests(tmp_path / "nope", known=set()) == []
-    assert batch_name("/x/..weird name!!.jsonl") == "weird-name"
-    assert batch_name("/x/---.jsonl") == "batch"
+def test_a_batch_registered_from_elsewhere_does_not_hide_a_manifest(tmp_path):
+    _touch(tmp_path / "eval" / "dev.jsonl", 1)
+    ((path, batch, role),) = _ready(tmp_path, sources={"dev": "/data/other/dev.jsonl"})
+    assert path == "eval/dev.jsonl" and role == "eval" and batch.startswith("dev-")
+
+
+def test_requested_manifests_are_skipped_until_they_change(tmp_path):
+    m = _touch(tmp_path / "calls.jsonl", 1)
+    (found,) = scan_inbox(tmp_path, settle_s=0).ready
+    assert scan_inbox(tmp_path, settle_s=0, requested={str(m): found.version}).ready == []
+    _touch(m, 2)  # rewritten: a new version, asked for again under a new run key
+    (changed,) = scan_inbox(tmp_path, settle_s=0, requested={str(m): found.version}).ready
+    assert changed.batch == "calls" and changed.run_key != found.run_key
+
+
+def test_a_manifest_still_changing_waits_for_the_settle_window(tmp_path, monkeypatch):
+    m = _touch(tmp_path / "calls.jsonl", 1000)
+    scan = scan_inbox(tmp_path, settle_s=30, now=1010)
+    assert scan.ready == [] and scan.settling == [m]
+    assert [x.batch for x in scan_inbox(tmp_path, settle_s=30, now=1031).ready] == ["calls"]
+    monkeypatch.delenv(SETTLE_ENV, raising=False)
+    assert settle_seconds() == 30
+    monkeypatch.setenv(SETTLE_ENV, "0")
+    assert settle_seconds() == 0
+    monkeypatch.setenv(SETTLE_ENV, "soon")
+    with pytest.raises(ValueError, match=SETTLE_ENV):
+        settle_seconds()
+
+
+@pytest.mark.parametrize("name, batch", [
+    ("/x/..weird name!!.jsonl", "weird-name"), ("/x/---.jsonl", "batch"),
+    ("/x/_calls.jsonl", "calls"), ("/x/__.jsonl", "batch"), ("/x/_-_x_.jsonl", "x_"),
+    ("/x/été.jsonl", "t"), ("/x/" + "y" * 300 + ".jsonl", "y" * 128)])
+def test_names_are_always_valid_partition_keys(name, batch):
+    assert batch_name(name) == batch and PARTITION_RE.match(batch)
+
+
+def test_missing_inbox_is_empty(tmp_path):
+    assert scan_inbox(tmp_path / "nope", settle_s=0).ready == []

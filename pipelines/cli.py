@@ -12,7 +12,6 @@ Runs go to the Dagster instance in `$DAGSTER_HOME` (default
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -108,8 +107,11 @@ def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...], role: str) -
     from pipelines.partitions import BATCHES
     from resources.warehouse import Warehouse, check_partition_name
 
-    check_partition_name(batch)
-    Warehouse().register_batch(batch, path, allowed_roots, role=role)
+    try:
+        check_partition_name(batch)
+        Warehouse().register_batch(batch, path, allowed_roots, role=role)
+    except (OSError, ValueError) as exc:  # a bad name, an unwritable warehouse
+        raise click.ClickException(str(exc)) from None
     instance = _instance()
     if not instance.has_dynamic_partition(BATCHES, batch):
         instance.add_dynamic_partitions(BATCHES, [batch])
@@ -121,16 +123,17 @@ def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...], role: str) -
 @click.option("--batch", help="The batch partition to run for (batch jobs).")
 @click.option("--loop", help="The loop partition to run for (loop jobs: speech_loop, "
               "speech_rl_loop): a loop key, or 'new' to start a loop.")
-@click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
+@click.option("--config", "config_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Run config as JSON (the same shape as the UI's launchpad).")
 def job(job_name: str, batch: str | None, loop: str | None, config_file: Path | None) -> None:
     """Run JOB_NAME: a batch job (ingest, speech_data, ...) for one batch, or a loop job."""
-    from pipelines.loop_cli import FAMILY
+    from pipelines.loop_cli import FAMILY, read_run_config
     from pipelines.partitions import new_loop
 
     if batch and loop:
         raise click.ClickException("Pass --batch (batch jobs) or --loop (loop jobs), not both.")
-    run_config = json.loads(config_file.read_text()) if config_file else None
+    run_config = read_run_config(config_file) if config_file else None
     if loop == "new":
         loop = new_loop(_instance(), FAMILY)
         click.echo(f"loop {loop}")
@@ -147,7 +150,8 @@ def job(job_name: str, batch: str | None, loop: str | None, config_file: Path | 
               "objective); grpo/mwer: speech_rl_loop (online RL from an earlier model).")
 @click.option("--from", "start_from", type=click.Choice(["preference", "sft", "promoted"]),
               help="grpo/mwer: the model to start from (default: the latest DPO/MPO model).")
-@click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
+@click.option("--config", "config_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="speech_loop run config as JSON (the launchpad's shape); --train, --eval and "
               "--objective override its batches and objective.")
 @click.option("--relabel", is_flag=True, help="Label every train batch again, even those "
@@ -161,6 +165,15 @@ def run(train: str, eval_: str, objective: str, start_from: str | None,
     from pipelines.loop_cli import resume_loop, run_loop
 
     if resume:
+        given = {"--train": train, "--eval": eval_, "--from": start_from,
+                 "--config": config_file, "--relabel": relabel,
+                 "--objective": click.get_current_context().get_parameter_source("objective")
+                 not in (None, click.core.ParameterSource.DEFAULT)}
+        clash = [flag for flag, value in given.items() if value]
+        if clash:
+            raise click.ClickException(
+                f"--resume {resume} reruns the loop with the batches and config it started "
+                f"with: drop {', '.join(clash)} (or start a new loop without --resume).")
         return resume_loop(resume, _instance, _run_job)
     if start_from and objective not in ("grpo", "mwer"):
         raise click.ClickException("--from applies to --objective grpo or mwer.")

@@ -29,6 +29,53 @@ LABEL_JOB = SPEECH.label_job
 RL_OBJECTIVES = ("grpo", "mwer")
 
 
+CONFIG_SHAPE = '{"ops": {"OP_NAME": {"config": {...}}}} (the launchpad\'s shape)'
+
+
+def read_run_config(path: Path) -> dict:
+    """A run config file's JSON object, or a one-line error naming the file, where it is
+    wrong and what to do."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"Cannot read run config {path}: {exc}. Pass a UTF-8 JSON "
+                                   f"file shaped {CONFIG_SHAPE}.") from None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"Run config {path} is not valid JSON: {exc.msg} at line "
+                                   f"{exc.lineno}, column {exc.colno}. Fix the file; it must "
+                                   f"be shaped {CONFIG_SHAPE}.") from None
+    problem = _config_problem(config)
+    if problem:
+        raise click.ClickException(f"Run config {path}: {problem}. It must be shaped "
+                                   f"{CONFIG_SHAPE}.")
+    return config
+
+
+def _config_problem(config) -> str | None:
+    """What is wrong with a run config's shape (before Dagster checks its fields), if
+    anything."""
+    if not isinstance(config, dict):
+        return f"the top level is a JSON {_json_kind(config)}, not an object"
+    ops = config.get("ops", {})
+    if not isinstance(ops, dict):
+        return f'"ops" is a JSON {_json_kind(ops)}, not an object of op names'
+    for name, op in ops.items():
+        if not isinstance(op, dict):
+            return f'"ops.{name}" is a JSON {_json_kind(op)}, not an object like {{"config": ...}}'
+        if "config" in op and not isinstance(op["config"], dict):
+            return (f'"ops.{name}.config" is a JSON {_json_kind(op["config"])}, not an object '
+                    "of fields")
+    return None
+
+
+def _json_kind(value) -> str:
+    kinds = ((bool, "boolean"), (dict, "object"), (list, "array"), (str, "string"),
+             ((int, float), "number"))
+    return next((kind for types, kind in kinds if isinstance(value, types)), "null")
+
+
 def loop_job(objective: str) -> str:
     return SPEECH.loop_job(objective)
 
@@ -72,6 +119,7 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
     from pipelines.partitions import BATCHES, new_loop
     from resources.warehouse import Warehouse
 
+    base = read_run_config(config_file) if config_file else {}  # a bad file: fail first
     warehouse = Warehouse()
     train = train or warehouse.batches_holding(SPEECH.media_table, "train")
     evals = evals or warehouse.batches_holding(SPEECH.media_table, "eval")
@@ -80,7 +128,6 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
     if missing:
         raise click.ClickException(f"Batches not registered: {', '.join(missing)}. Register "
                                    "them with `rlfoundry ingest PATH --batch NAME`.")
-    base = json.loads(config_file.read_text()) if config_file else {}
     for batch in batches_to_label(instance, train, relabel):
         click.echo(f"\n### labeling train batch {batch} ({LABEL_JOB})")
         run_job(LABEL_JOB, batch, None)

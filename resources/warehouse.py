@@ -36,7 +36,7 @@ import re
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,23 @@ def check_partition_name(name: str) -> str:
             "starting with a letter or digit (e.g. 'sample-train' or '2026-11-21')."
         )
     return name
+
+
+def sql_string(value: str) -> str:
+    """`value` as a SQL string literal: in single quotes, each `'` doubled."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def writing_error(path: Path | str, exc: OSError) -> OSError:
+    """`exc` (a full disk, a read-only folder) as an OSError naming the file being written;
+    its errno (hence its subclass, e.g. PermissionError) is kept."""
+    detail = exc.strerror or str(exc)
+    if exc.filename is not None and str(exc.filename) not in detail:
+        detail = f"{detail} ({exc.filename})"
+    message = f"writing {path}: {detail}"
+    if exc.errno is None:
+        return OSError(message)
+    return OSError(exc.errno, message)
 
 
 class Warehouse(ConfigurableResource):
@@ -155,25 +172,37 @@ class Warehouse(ConfigurableResource):
         """
         path = self.partition_path(table, partition, shard)
         fs = _remote_fs(self.location)
-        if fs is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        else:
-            fd, name = tempfile.mkstemp(prefix=f".{table}.{partition}.", suffix=".parquet.tmp")
-            os.close(fd)
-            tmp = Path(name)
-        writer = _PartitionWriter(table, partition, tmp)
+        tmp = None
+        try:
+            if fs is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            else:
+                fd, name = tempfile.mkstemp(prefix=f".{table}.{partition}.",
+                                            suffix=".parquet.tmp")
+                os.close(fd)
+                tmp = Path(name)
+            writer = _PartitionWriter(table, partition, tmp, target=path)
+        except OSError as exc:  # a read-only or full disk: say which partition
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise writing_error(path, exc) from exc
         try:
             yield writer
-            writer.close()
-            if fs is None:
-                os.replace(tmp, path)
-            else:
-                fs.put_file(str(tmp), path)
-                fs.invalidate_cache()
-        finally:
-            writer.close()
-            tmp.unlink(missing_ok=True)
+            try:
+                writer.close()
+                if fs is None:
+                    os.replace(tmp, path)
+                else:
+                    fs.put_file(str(tmp), path)
+                    fs.invalidate_cache()
+            except OSError as exc:
+                raise writing_error(path, exc) from exc
+        finally:  # on failure: drop the temp file without masking the error in flight
+            with suppress(OSError):
+                writer.close()
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def write_quarantine(
         self, asset: str, partition: str, items: Iterable[Mapping[str, Any]]
@@ -217,10 +246,10 @@ class Warehouse(ConfigurableResource):
                     glob = f"{files}/**/*.parquet"
                 else:
                     glob = None
-                if glob:
+                if glob:  # DuckDB cannot bind parameters in a view: quote the path
                     con.execute(
                         f"CREATE VIEW {table} AS SELECT * FROM "
-                        f"read_parquet('{glob}', union_by_name = true)"
+                        f"read_parquet({sql_string(glob)}, union_by_name = true)"
                     )
                 else:
                     con.execute(sql.load(f"schema/{table}"))
@@ -316,10 +345,14 @@ class Warehouse(ConfigurableResource):
         """Atomically record what one partition of an asset produced (`output.json` in its
         report folder): a loop's training set, model, evaluation or promotion."""
         path = self.report_dir(asset, partition) / "output.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".output.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(dict(payload), indent=2, default=str))
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(dict(payload), indent=2, default=str))
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise writing_error(path, exc) from exc
         return path
 
     def read_output(self, asset: str, partition: str) -> dict:
@@ -355,12 +388,19 @@ def _local_path(location: str) -> Path:
 class _PartitionWriter:
     """Types row chunks through a table's DDL (in DuckDB) and appends them to a Parquet file."""
 
-    def __init__(self, table: str, partition: str, path: Path) -> None:
+    def __init__(self, table: str, partition: str, path: Path,
+                 target: Path | str | None = None) -> None:
         self.table, self.partition, self.rows = table, partition, 0
+        self.target = target if target is not None else path  # named in write errors
+        self._parquet = None
         self._con = duckdb.connect()
-        self._con.execute(sql.load(f"schema/{table}"))
-        schema = self._con.sql(f"SELECT * FROM {table}").to_arrow_table().schema
-        self._parquet = pq.ParquetWriter(path, schema)
+        try:
+            self._con.execute(sql.load(f"schema/{table}"))
+            schema = self._con.sql(f"SELECT * FROM {table}").to_arrow_table().schema
+            self._parquet = pq.ParquetWriter(path, schema)
+        except BaseException:
+            self._con.close()
+            raise
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
@@ -372,13 +412,19 @@ class _PartitionWriter:
         self._con.register("incoming", incoming)
         self._con.execute(f"INSERT INTO {self.table} BY NAME SELECT * FROM incoming")
         self._con.unregister("incoming")
-        self._parquet.write_table(self._con.sql(f"SELECT * FROM {self.table}")
-                                  .to_arrow_table())
+        chunk = self._con.sql(f"SELECT * FROM {self.table}").to_arrow_table()
+        try:
+            self._parquet.write_table(chunk)
+        except OSError as exc:
+            raise writing_error(self.target, exc) from exc
         self._con.execute(f"DELETE FROM {self.table}")
         self.rows += len(rows)
 
     def close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-            self._con.close()
-            self._parquet = None
+        """Finish the file (once: a failed close is not retried on the way out)."""
+        parquet, self._parquet = self._parquet, None
+        if parquet is not None:
+            try:
+                parquet.close()
+            finally:
+                self._con.close()

@@ -1,5 +1,6 @@
 """How `rlfoundry run` turns its flags into the loop job and its run config."""
 
+import pytest
 from click.testing import CliRunner
 
 from pipelines.cli import main
@@ -34,3 +35,21 @@ def test_rl_objectives_run_speech_rl_loop_with_the_rl_model_as_candidate():
 def test_from_applies_to_rl_objectives_only():
     result = CliRunner().invoke(main, ["run", "--objective", "dpo", "--from", "sft"])
     assert result.exit_code != 0 and "--from applies to --objective grpo or mwer" in result.output
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--train", "a"], "--train"), (["--eval", "d"], "--eval"), (["--relabel"], "--relabel"),
+    (["--objective", "grpo", "--from", "sft"], "--from, --objective"),
+    (["--config", "CONFIG"], "--config"),
+])
+def test_resume_refuses_flags_that_would_change_the_loop(tmp_path, monkeypatch, flags, named):
+    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    config = tmp_path / "loop.json"
+    config.write_text("{}")
+    flags = [str(config) if f == "CONFIG" else f for f in flags]
+    result = CliRunner().invoke(main, ["run", "--resume", "asr-x", *flags])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert (f"Error: --resume asr-x reruns the loop with the batches and config it started "
+            f"with: drop {named} (or start a new loop without --resume).") in result.output

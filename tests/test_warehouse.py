@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,3 +91,72 @@ def test_a_column_only_later_rows_have_is_kept(warehouse):
     del rows[0]["text"]
     warehouse.write_partition("audio_clips", "a", rows)
     assert warehouse.fetch("SELECT text FROM audio_clips ORDER BY clip_id") == [(None,), ("later",)]
+
+
+def test_a_root_with_a_quote_and_a_space_is_queryable(tmp_path, monkeypatch):
+    from resources.warehouse import Warehouse
+
+    monkeypatch.delenv("RLFOUNDRY_WAREHOUSE", raising=False)
+    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "it's my home"))
+    for wh in (Warehouse(), Warehouse(root=str(tmp_path / "o'neil's data" / "wh"))):
+        wh.write_partition("audio_clips", "a", [_clip(1)])
+        wh.write_quarantine("audio_clips", "a", [{"source_path": "x'y", "reason": "missing"}])
+        assert wh.count("audio_clips", "a") == 1
+        assert wh.fetch("SELECT source_path FROM quarantine") == [("x'y",)]
+
+
+def test_sql_string_doubles_single_quotes():
+    from resources.warehouse import sql_string
+
+    assert sql_string("/a/it's/b c") == "'/a/it''s/b c'"
+
+
+@pytest.mark.parametrize("step", ["write_table", "close"])
+def test_a_full_disk_names_the_partition_and_keeps_the_old_one(warehouse, monkeypatch, step):
+    import errno
+
+    import pyarrow.parquet as pq
+
+    warehouse.write_partition("audio_clips", "a", [_clip(1)])
+    real = getattr(pq.ParquetWriter, step)
+
+    def full(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, step, full)
+    path = Path(warehouse.table_dir("audio_clips")) / "a.parquet"
+    message = re.escape(f"writing {path}: No space left on device")
+    with pytest.raises(OSError, match=message) as caught:
+        warehouse.write_partition("audio_clips", "a", [_clip(2)])
+    assert caught.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert warehouse.fetch("SELECT clip_id FROM audio_clips") == [(f"{1:064x}",)]
+    assert [p.name for p in path.parent.iterdir()] == ["a.parquet"]
+
+
+def test_a_read_only_folder_names_the_partition(warehouse, monkeypatch):
+    import errno
+    import os
+
+    def denied(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+
+    monkeypatch.setattr(os, "replace", denied)
+    path = Path(warehouse.table_dir("audio_clips")) / "a.parquet"
+    with pytest.raises(PermissionError, match=re.escape(f"writing {path}: Permission denied")):
+        warehouse.write_partition("audio_clips", "a", [_clip(1)])
+    monkeypatch.undo()
+    assert list(path.parent.iterdir()) == []
+
+
+def test_an_unwritable_report_folder_names_the_output_file(warehouse, monkeypatch):
+    import errno
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    path = warehouse.report_dir("loops", "l1") / "output.json"
+    with pytest.raises(OSError, match=re.escape(f"writing {path}: No space left on device")):
+        warehouse.write_output("loops", "l1", {"job": "x"})

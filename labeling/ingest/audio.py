@@ -34,6 +34,7 @@ from labeling.ingest.media import (
     check_file,
     check_running_length,
     declared_seconds,
+    media_probe,
     open_av,
 )
 
@@ -216,6 +217,7 @@ def _finish(path: StrPath, sink: _MonoSink, sr: int, channels: int, codec: str,
     return audio, info
 
 
+@media_probe
 def load_audio(path: StrPath, target_sr: int = 16000, *, max_seconds: float | None = None,
                ) -> tuple[np.ndarray, AudioInfo]:
     """Decode `path` to mono float32 in [-1, 1] at `target_sr`, with facts about the source.
@@ -227,7 +229,8 @@ def load_audio(path: StrPath, target_sr: int = 16000, *, max_seconds: float | No
     decoding it all only for `check_audio` to reject it.
 
     Raises MediaError: missing, not_a_file, unreadable, empty_file, truncated,
-    undecodable, no_audio_stream, empty_audio, too_long.
+    undecodable (also whatever else a decoder raises on hostile bytes, see
+    `media_probe`), no_audio_stream, empty_audio, too_long.
     """
     size = check_file(path)
     if problem := _wav_truncation(path, size):

@@ -15,10 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 import av
 
@@ -71,6 +73,56 @@ class MediaError(Exception):
 
     def __reduce__(self) -> tuple[type[MediaError], tuple[str, str, str]]:
         return (type(self), (self.reason, self.path, self.detail))
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_DETAIL_MAX = 300  # characters of a decoder's message kept in a quarantine detail
+
+
+def media_probe(probe: Callable[Concatenate[StrPath, _P], _R],
+                ) -> Callable[Concatenate[StrPath, _P], _R]:
+    """Make `probe(path, ...)` raise only MediaError, whatever its decoders do with hostile bytes.
+
+    The one boundary between decoders and ingestion: every per-kind entry point
+    (`load_audio`, `probe_image`, `probe_video`) is wrapped with it. A
+    MediaError passes through unchanged; any other `Exception` a decoder lets
+    out on a malformed file (soundfile/PyAV/Pillow errors, AttributeError on a
+    codec FFmpeg has no decoder for, ValueError, struct.error, OverflowError,
+    MemoryError from a bounded decode, ...) becomes MediaError("undecodable")
+    whose detail reads ``undecodable: <ExceptionType>: <message>``, so the
+    file is quarantined and the rest of the batch lands. KeyboardInterrupt and
+    SystemExit are not `Exception`s and still stop the run.
+
+    Example:
+        >>> @media_probe
+        ... def probe(path):
+        ...     return None.sample_rate
+        >>> try:
+        ...     probe("x.wav")
+        ... except MediaError as err:
+        ...     print(err.reason, "|", err.detail)
+        undecodable | undecodable: AttributeError: 'NoneType' object has no attribute 'sample_rate'
+    """
+
+    @functools.wraps(probe)
+    def guarded(path: StrPath, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return probe(path, *args, **kwargs)
+        except MediaError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the boundary: any decoder failure is data
+            raise undecodable(path, err) from err
+
+    return guarded
+
+
+def undecodable(path: StrPath, err: BaseException) -> MediaError:
+    """MediaError("undecodable") naming the exception a decoder raised on `path`."""
+    message = " ".join(str(err).split()) or "(no message)"
+    if len(message) > _DETAIL_MAX:
+        message = message[: _DETAIL_MAX - 1] + "…"
+    return MediaError("undecodable", path, f"undecodable: {type(err).__name__}: {message}")
 
 
 # --- kinds, files, hashes -------------------------------------------------------------------

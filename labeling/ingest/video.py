@@ -19,6 +19,7 @@ from labeling.ingest.media import (
     check_file,
     check_running_length,
     declared_seconds,
+    media_probe,
     open_av,
 )
 
@@ -64,6 +65,7 @@ def _frames(container: av.container.InputContainer, video: av.stream.Stream,
                 yield None, frame
 
 
+@media_probe
 def probe_video(path: StrPath, *, max_seconds: float | None = None) -> VideoInfo:
     """Open the first video stream, decode every frame, and report what was found.
 

@@ -11,6 +11,20 @@ Truncation is detected where the file says how long it should be: a WAV's
 sample table, a Matroska duration) against what actually decoded. libsndfile
 silently clamps a cut WAV to the bytes present, so the RIFF header is read
 directly for that case.
+
+Invalid numbers are never patched into audio. Float formats can carry NaN and
+±inf samples; every decoded sample is checked (before downmixing, so one bad
+channel counts) and a file holding any is quarantined as `invalid_samples`
+with how many of how many samples were bad. It is not clipped to full scale,
+reported `silent` or zeroed. The mono mix is computed in float64 so finite
+but huge float samples cannot overflow into inf.
+
+Headers that declare what no real recording is are refused before decoding:
+more than `MAX_CHANNELS` channels is `too_many_channels` (a corrupt channel
+count otherwise reinterprets the data as a garbage clip), and 64-bit
+*integer* PCM (FFmpeg's s64, which no recorder writes; a bit-depth field
+rewritten to 64 decodes 16-bit data as noise) is `undecodable`. 64-bit float
+("double") WAV/FLAC is a real format and is accepted.
 """
 
 from __future__ import annotations
@@ -43,6 +57,8 @@ _SOUNDFILE_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 
 DBFS_FLOOR = -120.0  # reported level of digital silence instead of -inf
 _BLOCK_FRAMES = 1 << 16  # soundfile read size (frames): bounds transient memory
+MAX_CHANNELS = 32  # more declared channels than this: a corrupt header, not a recording
+_INT64_FORMATS = frozenset({"s64", "s64p"})  # FFmpeg sample formats refused (see docstring)
 
 
 @dataclass(frozen=True)
@@ -83,11 +99,20 @@ class _MonoSink:
 
     def __init__(self, source_sr: int, target_sr: int) -> None:
         self.source_frames = 0
+        self.samples = 0  # source samples seen, all channels
+        self.invalid = 0  # of them NaN or ±inf
         self._parts: list[np.ndarray] = []
         self._stream = (
             None if source_sr == target_sr
             else soxr.ResampleStream(source_sr, target_sr, 1, dtype="float32", quality="HQ")
         )
+
+    def push_block(self, block: np.ndarray, channel_axis: int) -> None:
+        """Count non-finite samples of a multichannel block, then push its channel mean."""
+        self.samples += block.size
+        self.invalid += int(block.size - np.count_nonzero(np.isfinite(block)))
+        with np.errstate(invalid="ignore", over="ignore"):  # counted above, refused in _finish
+            self.push(block.mean(axis=channel_axis, dtype=np.float64))
 
     def push(self, mono: np.ndarray) -> None:
         mono = np.ascontiguousarray(mono, dtype=np.float32)
@@ -99,7 +124,6 @@ class _MonoSink:
             self._parts.append(self._stream.resample_chunk(np.zeros(0, np.float32), last=True))
         out = np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32)
         self._parts = []
-        np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
         return np.clip(out, -1.0, 1.0, out=out)
 
 
@@ -141,13 +165,14 @@ def _decode_soundfile(path: StrPath, target_sr: int, max_seconds: float | None,
         return None
     with f:
         sr, channels, declared = f.samplerate, f.channels, f.frames
+        _check_channels(path, channels)
         check_declared_length(path, declared / sr if sr else None, max_seconds)
         sink = _MonoSink(sr, target_sr)
         try:
             # Not f.blocks(): it ignores short reads and, on a file shorter than its
             # header says (a cut MP3 with a Xing header), yields stale buffer contents.
             while len(block := f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)):
-                sink.push(block.mean(axis=1))
+                sink.push_block(block, channel_axis=1)
                 check_running_length(path, sink.source_frames / sr, max_seconds)
         except (sf.SoundFileError, RuntimeError, ValueError) as err:
             raise MediaError("truncated", path, f"decoding stopped after "
@@ -174,6 +199,10 @@ def _decode_pyav(path: StrPath, target_sr: int, max_seconds: float | None,
         sr, channels = int(cc.sample_rate), int(cc.layout.nb_channels)
         if sr <= 0:
             raise MediaError("undecodable", path, "audio stream has no sample rate")
+        _check_channels(path, channels)
+        if cc.format is not None and cc.format.name in _INT64_FORMATS:
+            raise MediaError("undecodable", path, f"declares 64-bit integer samples "
+                             f"({cc.name}), which no recorder writes: a corrupt header")
         declared_s = declared_seconds(container, stream)
         check_declared_length(path, declared_s, max_seconds)
         # Convert only the sample format (to planar float); channels are averaged below.
@@ -182,10 +211,10 @@ def _decode_pyav(path: StrPath, target_sr: int, max_seconds: float | None,
         try:
             for frame in container.decode(stream):
                 for converted in to_float.resample(frame):
-                    sink.push(converted.to_ndarray().mean(axis=0))
+                    sink.push_block(converted.to_ndarray(), channel_axis=0)
                 check_running_length(path, sink.source_frames / sr, max_seconds)
             for converted in to_float.resample(None):
-                sink.push(converted.to_ndarray().mean(axis=0))
+                sink.push_block(converted.to_ndarray(), channel_axis=0)
         except (av.FFmpegError, ValueError, RuntimeError) as err:
             raise MediaError("truncated", path, f"decoding stopped after "
                              f"{sink.source_frames / sr:.3f} s: {err}") from None
@@ -201,11 +230,23 @@ def _decode_pyav(path: StrPath, target_sr: int, max_seconds: float | None,
     return _finish(path, sink, sr, channels, codec, "pyav")
 
 
+def _check_channels(path: StrPath, channels: int) -> None:
+    """Refuse a header declaring more than MAX_CHANNELS channels."""
+    if channels > MAX_CHANNELS:
+        raise MediaError("too_many_channels", path, f"header declares {channels} channels "
+                         f"(at most {MAX_CHANNELS} accepted)")
+
+
 def _finish(path: StrPath, sink: _MonoSink, sr: int, channels: int, codec: str,
             decoder: Literal["soundfile", "pyav"]) -> tuple[np.ndarray, AudioInfo]:
-    """Resampled mono signal and its AudioInfo."""
+    """Resampled mono signal and its AudioInfo; MediaError("invalid_samples") on NaN/±inf."""
+    if sink.invalid:
+        raise MediaError("invalid_samples", path, f"{sink.invalid} of {sink.samples} decoded "
+                         f"samples are NaN or infinite ({sink.invalid / sink.samples:.2%})")
     source_frames = sink.source_frames
     audio = sink.finish()
+    if not np.isfinite(audio).all():  # not expected after the check above; never patched
+        raise MediaError("invalid_samples", path, "resampled signal is not finite")
     if len(audio):
         rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
         peak = float(np.max(np.abs(audio)))
@@ -230,7 +271,8 @@ def load_audio(path: StrPath, target_sr: int = 16000, *, max_seconds: float | No
 
     Raises MediaError: missing, not_a_file, unreadable, empty_file, truncated,
     undecodable (also whatever else a decoder raises on hostile bytes, see
-    `media_probe`), no_audio_stream, empty_audio, too_long.
+    `media_probe`), no_audio_stream, empty_audio, too_long, too_many_channels,
+    invalid_samples (any NaN or ±inf sample).
     """
     size = check_file(path)
     if problem := _wav_truncation(path, size):

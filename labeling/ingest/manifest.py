@@ -9,6 +9,24 @@ have a sidecar transcript `NAME.txt` beside it.
 Nothing is dropped silently: every line or file that cannot become an entry
 comes back as a `SourceIssue` with a reason, for the quarantine table.
 
+Encoding: manifests and sidecars are UTF-8; a leading UTF-8 BOM (as Windows
+tools save) is skipped, not fed to the JSON parser.
+
+Transcripts (policy, see `sanitize_text`): a JSON string is used as is; a
+JSON integer (`"text": 42`) becomes its decimal string "42"; any other
+non-string (float, bool, list, object) is refused as `non_text_transcript`
+naming its type, since its spoken form is ambiguous. Text is then cleaned of
+characters that are not speech: ANSI escape sequences are removed whole,
+other control characters (Unicode Cc, e.g. NUL, ESC, DEL) become spaces,
+format characters (Cf: U+202E bidi override, U+200B zero-width space, BOM,
+soft hyphen, ...) and lone surrogates (Cs) are removed, except ZWNJ/ZWJ
+(U+200C/U+200D), which spell Persian and Indic words and emoji. Tabs and
+newlines are plain whitespace. Whitespace is then collapsed. When anything
+was stripped the entry carries the tag `text_chars_stripped` (how many
+characters were removed or replaced; this key is ingestion's and overrides a
+manifest key of that name), so no change is silent. A transcript left empty
+by cleaning is `empty_transcript`.
+
 Example:
     >>> import json, pathlib, tempfile
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -24,8 +42,11 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
+import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +58,14 @@ PATH_KEYS = {"audio_filepath": "audio", "image_filepath": "image", "video_filepa
 RESERVED_KEYS = {*PATH_KEYS, "text", "duration"}
 MANIFEST_EXTS = {".jsonl", ".json"}
 SIDECAR_EXT = ".txt"
+STRIPPED_TAG = "text_chars_stripped"
+
+# ANSI/VT escape sequences: CSI (ESC [ ... final), terminated OSC (ESC ] ... BEL or ESC \\),
+# other two-character ESC X. An unterminated OSC loses only its ESC ], not the words after it.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"
+                   r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_KEEP_FORMAT = frozenset({"\u200c", "\u200d"})  # ZWNJ, ZWJ: part of the spelling
+_PLAIN_WHITESPACE = frozenset("\t\n\r")
 
 
 @dataclass(frozen=True)
@@ -108,6 +137,8 @@ def _inside(path: Path, roots: Sequence[Path]) -> bool:
 def _read_manifest(manifest: Path, roots: list[Path]) -> Iterator[SourceEntry | SourceIssue]:
     with manifest.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
             if raw.strip():
                 yield _parse_line(manifest, number, raw, roots)
 
@@ -141,16 +172,67 @@ def _parse_line(
         return issue("outside_allowed_roots", f"{raw_path!r} resolves to {path}, outside the "
                      f"allowed roots {[str(r) for r in roots]}.", kind, raw_path)
     transcript = record.get("text")
-    if transcript is not None and (not isinstance(transcript, str) or not transcript.strip()):
-        return issue("empty_transcript", "`text` is empty; give the transcript or drop the key "
-                     "for unlabeled media.", kind, str(path))
-    duration = record.get("duration")
+    if isinstance(transcript, int) and not isinstance(transcript, bool):
+        transcript = str(transcript)
+    elif transcript is not None and not isinstance(transcript, str):
+        return issue("non_text_transcript", f"`text` is a JSON {_json_type(transcript)} "
+                     f"({_short(transcript)}), not a string; write the transcript as a string.",
+                     kind, str(path))
     tags = {k: v for k, v in record.items() if k not in RESERVED_KEYS}
-    return SourceEntry(kind, path, _clean(transcript), _float(duration), tags, number)
+    stripped = 0
+    if transcript is not None:
+        transcript, stripped = sanitize_text(transcript)
+        if not transcript:
+            return issue("empty_transcript", "`text` is empty" + (
+                f" after removing {stripped} control/format characters" if stripped else "")
+                + "; give the transcript or drop the key for unlabeled media.", kind, str(path))
+        if stripped:
+            tags[STRIPPED_TAG] = stripped
+    duration = record.get("duration")
+    return SourceEntry(kind, path, transcript, _float(duration), tags, number)
 
 
-def _clean(text: str | None) -> str | None:
-    return " ".join(text.split()) if text is not None else None
+def sanitize_text(text: str) -> tuple[str, int]:
+    """`text` without control/format characters, whitespace collapsed; and how many were stripped.
+
+    See the module docstring for the policy. Plain whitespace (tabs, newlines,
+    runs of spaces) is collapsed without being counted.
+
+    >>> sanitize_text("\\x1b[31mred\\x1b[0m\\x00alert \\u202eevil\\ufeff\\n ok")
+    ('red alert evil ok', 12)
+    """
+    count = 0
+
+    def ansi(match: re.Match[str]) -> str:
+        nonlocal count
+        count += len(match.group())
+        return " "
+
+    text = _ANSI.sub(ansi, text)
+    out = []
+    for ch in text:
+        if ch in _PLAIN_WHITESPACE or ch in _KEEP_FORMAT:
+            out.append(ch)
+            continue
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            count += 1
+            out.append(" ")
+        elif category in ("Cf", "Cs"):
+            count += 1
+        else:
+            out.append(ch)
+    return " ".join("".join(out).split()), count
+
+
+def _json_type(value: Any) -> str:
+    return {bool: "boolean", float: "number", list: "array", dict: "object"}.get(
+        type(value), type(value).__name__)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=True, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _float(value: Any) -> float | None:
@@ -192,14 +274,17 @@ def _folder_entry(kind: str, path: Path) -> SourceEntry | SourceIssue:
     if kind != "audio" or not sidecar.is_file():
         return SourceEntry(kind, path)
     try:
-        text = sidecar.read_bytes().decode("utf-8")
+        text = sidecar.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         return SourceIssue(kind, str(path), "non_utf8",
                            f"transcript {sidecar} is not UTF-8; re-encode it as UTF-8.")
-    if not text.strip():
+    text, stripped = sanitize_text(text)
+    if not text:
         return SourceIssue(kind, str(path), "empty_transcript",
-                           f"transcript {sidecar} is empty; write the transcript or delete it.")
-    return SourceEntry(kind, path, _clean(text))
+                           f"transcript {sidecar} is empty" + (
+                               f" after removing {stripped} control/format characters"
+                               if stripped else "") + "; write the transcript or delete it.")
+    return SourceEntry(kind, path, text, tags={STRIPPED_TAG: stripped} if stripped else {})
 
 
 def tags_json(tags: dict[str, Any]) -> str:

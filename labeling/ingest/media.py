@@ -36,7 +36,7 @@ VIDEO_EXTS = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi"})
 Reason = Literal[
     "missing", "not_a_file", "unreadable", "empty_file", "unknown_extension", "undecodable",
     "truncated", "empty_audio", "no_audio_stream", "no_video_stream", "silent", "too_long",
-    "too_large",
+    "too_large", "invalid_samples", "too_many_channels", "implausible_transcript",
 ]
 
 _HINTS: dict[str, str] = {
@@ -53,6 +53,11 @@ _HINTS: dict[str, str] = {
     "silent": "check the recording's input gain, or drop it",
     "too_long": "segment it into shorter clips first",
     "too_large": "downscale it before ingesting",
+    "invalid_samples": "the float samples hold NaN/infinity (a broken export); re-export it",
+    "too_many_channels": "the header's channel count is corrupt or the file is not a "
+                         "recording; re-export it with at most 32 channels",
+    "implausible_transcript": "the transcript cannot be spoken in the clip's length "
+                              "(wrong file paired with it?); fix the pairing",
 }
 
 

@@ -5,6 +5,13 @@ duplicates (within the batch and against hashes other batches already hold)
 and returns rows plus quarantine items; it never raises on bad media, so a
 partition always completes.
 
+An audio transcript must be speakable in its clip: more than
+`AudioLimits.max_words_per_second` words (or `max_chars_per_second`
+non-space characters, for scripts written without spaces) per second is
+quarantined as `implausible_transcript` with the rate. The rate is taken over
+the clip's duration, but at least `min_rate_window_s`, so a one-word
+transcript of a 0.2 s clip is not flagged.
+
 Example:
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -38,6 +45,35 @@ class AudioLimits:
 
     max_seconds: float = 30.0  # Whisper's window; longer clips need segmenting first
     silence_dbfs: float = -60.0  # RMS below this is treated as silence
+    max_words_per_second: float = 10.0  # fast speech is ~4-6 words/s
+    max_chars_per_second: float = 60.0  # non-space characters; catches text without spaces
+    min_rate_window_s: float = 1.0  # rates are over max(duration, this)
+
+
+def check_transcript_rate(text: str | None, duration_s: float, limits: AudioLimits,
+                          path: str) -> None:
+    """Raise MediaError("implausible_transcript") when `text` is too long to be spoken in the clip.
+
+    >>> check_transcript_rate("two words", 0.1, AudioLimits(), "a.wav")
+    >>> try:
+    ...     check_transcript_rate("word " * 100, 2.0, AudioLimits(), "a.wav")
+    ... except MediaError as err:
+    ...     print(err.reason, "|", err.detail)
+    implausible_transcript | 100 words over 2.00 s is 50.0 words/s, over the 10 words/s limit
+    """
+    if not text:
+        return
+    window = max(duration_s, limits.min_rate_window_s)
+    words = len(text.split())
+    chars = sum(not c.isspace() for c in text)
+    if words / window > limits.max_words_per_second:
+        raise MediaError("implausible_transcript", path, f"{words} words over {duration_s:.2f} s "
+                         f"is {words / window:.1f} words/s, over the "
+                         f"{limits.max_words_per_second:g} words/s limit")
+    if chars / window > limits.max_chars_per_second:
+        raise MediaError("implausible_transcript", path, f"{chars} characters over "
+                         f"{duration_s:.2f} s is {chars / window:.1f} characters/s, over the "
+                         f"{limits.max_chars_per_second:g} characters/s limit")
 
 
 @dataclass
@@ -129,11 +165,16 @@ def ingest_audio(
     known: Mapping[str, tuple[str, str]] | None = None, progress: Progress | None = None,
     sink: Sink | None = None,
 ) -> IngestResult:
-    """Decode, measure and hash each audio entry; quarantine what fails `limits`."""
+    """Decode, measure and hash each audio entry; quarantine what fails `limits`.
+
+    Quarantine reasons beyond `load_audio`'s: silent, too_long (`check_audio`)
+    and implausible_transcript (`check_transcript_rate`).
+    """
 
     def probe(entry: SourceEntry) -> dict[str, Any]:
         _, info = load_audio(entry.path, max_seconds=limits.max_seconds)
         check_audio(info, max_seconds=limits.max_seconds, silence_dbfs=limits.silence_dbfs)
+        check_transcript_rate(entry.text, info.duration_s, limits, str(entry.path))
         return {
             "format": info.codec, "sample_rate": info.sample_rate, "channels": info.channels,
             "duration_s": info.duration_s, "rms_dbfs": info.rms_dbfs, "peak_dbfs": info.peak_dbfs,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from dagster import MetadataValue
 
 import sql
@@ -21,6 +25,53 @@ def known_ids(warehouse: Warehouse, table: str, id_column: str, batch: str) -> d
     """Content hashes other batches already hold: {id: (source_path, batch)}."""
     query = sql.load("queries/known_hashes").format(table=table, id_column=id_column)
     return {row[0]: (row[1], row[2]) for row in warehouse.fetch(query, {"batch": batch})}
+
+
+def drop_claimed(warehouse: Warehouse, table: str, id_column: str, batch: str,
+                 path: Path) -> list[dict[str, Any]]:
+    """Drop from the finished partition file `path` the rows whose content hash another
+    batch holds now (one it committed while this batch was decoding); returns them as
+    `duplicate` quarantine items.
+
+    Call it with the ingest lock held, just before `path` is published (see
+    `Warehouse.partition_writer`'s `before_commit`): the batch that committed first keeps
+    the clip. Reads only the id column unless a row must go; then rewrites the file in
+    record batches (memory stays flat).
+    """
+    ids = pq.read_table(path, columns=[id_column])[id_column].combine_chunks()
+    if not len(ids):
+        return []
+    query = sql.load("queries/claimed_hashes").format(table=table, id_column=id_column)
+    with warehouse.connect() as con:
+        con.register("incoming", pa.table({"id": ids}))
+        held = {row[0]: (row[1], row[2])
+                for row in con.execute(query, {"batch": batch}).fetchall()}
+    if not held:
+        return []
+    claimed = pa.array(list(held), type=pa.string())
+    source = pq.ParquetFile(path)
+    out = path.with_name(path.name + ".claimed")
+    dropped: list[dict[str, Any]] = []
+    try:
+        with pq.ParquetWriter(out, source.schema_arrow) as writer:
+            for chunk in source.iter_batches():
+                rows = pa.Table.from_batches([chunk], source.schema_arrow)
+                dup = pc.is_in(rows[id_column], value_set=claimed)
+                for row in rows.filter(dup).select(
+                        [id_column, "source_path", "manifest_line"]).to_pylist():
+                    other_path, other_batch = held[row[id_column]]
+                    dropped.append({
+                        "source_path": row["source_path"], "line": row["manifest_line"],
+                        "reason": "duplicate",
+                        "detail": f"same sha256 {row[id_column][:12]}… as {other_path} in "
+                                  f"batch {other_batch!r} (committed while this batch was "
+                                  "ingesting)"})
+                writer.write_table(rows.filter(pc.invert(dup)))
+        source.close()
+        os.replace(out, path)
+    finally:
+        out.unlink(missing_ok=True)
+    return dropped
 
 
 def ingest_metadata(result: IngestResult) -> dict[str, Any]:

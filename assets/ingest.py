@@ -14,7 +14,7 @@ from pydantic import Field
 
 import labeling.ingest
 import sql
-from assets.common import batches, ingest_metadata, known_ids, progress_logger
+from assets.common import batches, drop_claimed, ingest_metadata, known_ids, progress_logger
 from labeling.ingest.manifest import SourceEntry, SourceIssue, iter_source
 from labeling.ingest.rows import AudioLimits, ingest_audio, ingest_images, ingest_videos
 from resources.warehouse import Warehouse
@@ -44,18 +44,38 @@ def _entries(warehouse: Warehouse, batch: str, kind: str, issues: list[SourceIss
             issues.append(item)
 
 
-def _ingest_batch(warehouse: Warehouse, table: str, batch: str, kind: str, ingest):
-    """Stream the batch's `kind` entries through `ingest` into `table`, then write quarantine."""
+def _ingest_batch(warehouse: Warehouse, table: str, id_column: str, batch: str, kind: str,
+                  ingest):
+    """Stream the batch's `kind` entries through `ingest` into `table`, then write quarantine.
+
+    Cross-batch dedupe holds under concurrent ingests: `ingest` skips the hashes other
+    batches held when the asset started (`known_ids`, read without a lock), decoding the
+    whole batch lock-free into a temporary file; then, under the warehouse's
+    `ingest-<table>` lock, the hashes other batches committed meanwhile are dropped from
+    that file (as `duplicate` quarantine rows) and the file is published. The lock covers
+    only that re-check and the rename, and serializes publication: the batch that
+    committed first keeps a shared clip, the later one records it as a duplicate.
+    """
     issues: list[SourceIssue] = []
-    with warehouse.partition_writer(table, batch) as writer:
+    claimed: list[dict] = []
+
+    def before_commit(path):
+        claimed.extend(drop_claimed(warehouse, table, id_column, batch, path))
+
+    with warehouse.partition_writer(table, batch, lock=f"ingest-{table}",
+                                    before_commit=before_commit) as writer:
         result = ingest(_entries(warehouse, batch, kind, issues), writer.write)
+    result.ingested -= len(claimed)
+    result.duplicates += len(claimed)
+    result.quarantined.extend(claimed)
     result.quarantined.extend(i.as_quarantine_row() for i in issues)
     warehouse.write_quarantine(table, batch, result.quarantined)
     return MaterializeResult(metadata=ingest_metadata(result))
 
 
 @asset(partitions_def=batches, group_name="ingest", code_version=sql.version(
-           "queries/known_hashes", "schema/audio_clips", THIS, *LABELING))
+           "queries/known_hashes", "queries/claimed_hashes", "schema/audio_clips", THIS,
+           *LABELING))
 def audio_clips(
     context: AssetExecutionContext, config: AudioIngestConfig, warehouse: Warehouse
 ) -> MaterializeResult:
@@ -64,23 +84,25 @@ def audio_clips(
     known = known_ids(warehouse, "audio_clips", "clip_id", batch)
     limits = AudioLimits(config.max_seconds, config.silence_dbfs)
     progress = progress_logger(context, "audio files")
-    return _ingest_batch(warehouse, "audio_clips", batch, "audio",
+    return _ingest_batch(warehouse, "audio_clips", "clip_id", batch, "audio",
                          lambda entries, sink: ingest_audio(entries, limits, known, progress, sink))
 
 
 @asset(partitions_def=batches, group_name="ingest", code_version=sql.version(
-           "queries/known_hashes", "schema/images", THIS, *LABELING))
+           "queries/known_hashes", "queries/claimed_hashes", "schema/images", THIS,
+           *LABELING))
 def images(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Decodable, unique images of a batch: hash, size, format."""
     batch = context.partition_key
     known = known_ids(warehouse, "images", "image_id", batch)
     progress = progress_logger(context, "images")
-    return _ingest_batch(warehouse, "images", batch, "image",
+    return _ingest_batch(warehouse, "images", "image_id", batch, "image",
                          lambda entries, sink: ingest_images(entries, known, progress, sink))
 
 
 @asset(partitions_def=batches, group_name="ingest", code_version=sql.version(
-           "queries/known_hashes", "schema/videos", THIS, *LABELING))
+           "queries/known_hashes", "queries/claimed_hashes", "schema/videos", THIS,
+           *LABELING))
 def videos(
     context: AssetExecutionContext, config: VideoIngestConfig, warehouse: Warehouse
 ) -> MaterializeResult:
@@ -89,5 +111,5 @@ def videos(
     known = known_ids(warehouse, "videos", "video_id", batch)
     progress = progress_logger(context, "videos")
     return _ingest_batch(
-        warehouse, "videos", batch, "video",
+        warehouse, "videos", "video_id", batch, "video",
         lambda entries, sink: ingest_videos(entries, config.max_seconds, known, progress, sink))

@@ -22,14 +22,35 @@ from resources.home import rlfoundry_home
 
 
 def _instance():
-    from dagster import DagsterInstance
+    """The Dagster instance in $DAGSTER_HOME, created on first use.
+
+    Creation (dagster.yaml, then the SQLite storages' tables) happens under an exclusive
+    `flock` on `$DAGSTER_HOME/.rlfoundry-instance.lock`, with each storage touched once
+    inside it: two first runs at once on a new home would otherwise both create the same
+    tables, and the second would fail with `table ... already exists`.
+    """
+    import fcntl
+
+    from dagster import AssetKey, DagsterInstance
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(rlfoundry_home() / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():  # SQLite storage in this folder; no usage statistics sent
-        config.write_text("telemetry:\n  enabled: false\n")
-    return DagsterInstance.get()
+    fd = os.open(home / ".rlfoundry-instance.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        config = home / "dagster.yaml"
+        if not config.exists():  # SQLite storage in this folder; no usage statistics sent
+            tmp = home / f".dagster.yaml.{os.getpid()}.tmp"
+            tmp.write_text("telemetry:\n  enabled: false\n")
+            os.replace(tmp, config)
+        instance = DagsterInstance.get()
+        # storages are built lazily: build (and so create the tables of) each one now
+        instance.get_runs(limit=1)
+        instance.get_latest_materialization_event(AssetKey("_"))
+        instance.all_instigator_state()
+    finally:
+        os.close(fd)
+    return instance
 
 
 def _run_job(job_name: str, partition: str | None, run_config: dict | None = None,

@@ -14,6 +14,13 @@ object store the object appears complete or not at all. DuckDB reads the files
 through the same fsspec filesystem (`register_filesystem`). `file://` URLs are
 plain local paths. Report folders stay on local disk (see `report_dir`).
 
+Writers that must see each other's committed rows (cross-batch dedupe at ingest) serialize
+through `lock`: an exclusive `fcntl.flock` on a file under the root's `_locks` folder, which
+holds across processes (and threads) of one machine, or of several on a shared POSIX
+filesystem with working flock. With an object-store root the lock file is on local disk
+($RLFOUNDRY_HOME/warehouse/_locks), so it serializes one machine's writers only: there, run
+a single ingest writer at a time or take an external lock around ingests.
+
 Example:
     >>> import tempfile
     >>> wh = Warehouse(root=tempfile.mkdtemp())
@@ -30,13 +37,14 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -160,7 +168,8 @@ class Warehouse(ConfigurableResource):
         return len(rows)
 
     @contextmanager
-    def partition_writer(self, table: str, partition: str, *, shard: str | None = None):
+    def partition_writer(self, table: str, partition: str, *, shard: str | None = None,
+                         lock: str | None = None, before_commit=None):
         """Stream rows into one partition in chunks; it replaces the old one only on success.
 
         Memory stays flat however many rows a partition has: each chunk is
@@ -169,6 +178,11 @@ class Warehouse(ConfigurableResource):
         With a remote root the temporary file is local (in $TMPDIR) and is
         uploaded in one `put_file` on success: nothing is written at the
         partition's key before the file is complete.
+
+        With `lock`, the warehouse lock of that name (see `lock`) is taken once the rows
+        are written, and held while `before_commit(tmp_path)` (if given) may rewrite the
+        finished local file, and while the file replaces the partition: concurrent writers
+        then see each other's partitions whole, in commit order.
         """
         path = self.partition_path(table, partition, shard)
         fs = _remote_fs(self.location)
@@ -191,13 +205,19 @@ class Warehouse(ConfigurableResource):
             yield writer
             try:
                 writer.close()
-                if fs is None:
-                    os.replace(tmp, path)
-                else:
-                    fs.put_file(str(tmp), path)
-                    fs.invalidate_cache()
             except OSError as exc:
                 raise writing_error(path, exc) from exc
+            with self.lock(lock) if lock else nullcontext():
+                if before_commit is not None:
+                    before_commit(tmp)
+                try:
+                    if fs is None:
+                        os.replace(tmp, path)
+                    else:
+                        fs.put_file(str(tmp), path)
+                        fs.invalidate_cache()
+                except OSError as exc:
+                    raise writing_error(path, exc) from exc
         finally:  # on failure: drop the temp file without masking the error in flight
             with suppress(OSError):
                 writer.close()
@@ -211,6 +231,28 @@ class Warehouse(ConfigurableResource):
         now = datetime.now(UTC)
         rows = [{"quarantined_at": now, **item, "asset": asset} for item in items]
         return self.write_partition("quarantine", partition, rows, shard=asset)
+
+    @contextmanager
+    def lock(self, name: str):
+        """Hold the warehouse-wide exclusive lock `name` (blocking until it is free).
+
+        An `fcntl.flock` on `_locks/<name>.lock` under a local root (under
+        $RLFOUNDRY_HOME/warehouse for a remote root: one machine only, see the module
+        docstring). Released when the block exits, or when the process dies.
+        """
+        check_partition_name(name)
+        base = rlfoundry_home() / "warehouse" if self.is_remote else self.base
+        path = base / "_locks" / f"{name}.lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise writing_error(path, exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield path
+        finally:
+            os.close(fd)  # closing the last descriptor releases the lock
 
     def delete_partition(self, table: str, partition: str, shard: str | None = None) -> None:
         path = self.partition_path(table, partition, shard)

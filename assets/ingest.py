@@ -27,6 +27,11 @@ LABELING = (labeling.ingest,)
 class AudioIngestConfig(Config):
     max_seconds: float = Field(30.0, description="Longer clips are quarantined (Whisper's window).")
     silence_dbfs: float = Field(-60.0, description="Clips whose RMS is below this are silent.")
+    max_words_per_second: float = Field(10.0, gt=0, description="A transcript faster than this "
+                                        "over its clip is implausible_transcript (fast speech "
+                                        "is 4-6 words/s).")
+    max_chars_per_second: float = Field(60.0, gt=0, description="The same limit in non-space "
+                                        "characters (text without spaces, e.g. Chinese).")
 
 
 class VideoIngestConfig(Config):
@@ -82,7 +87,8 @@ def audio_clips(
     """Decodable, unique audio clips of a batch: hash, duration, level, transcript, tags."""
     batch = context.partition_key
     known = known_ids(warehouse, "audio_clips", "clip_id", batch)
-    limits = AudioLimits(config.max_seconds, config.silence_dbfs)
+    limits = AudioLimits(config.max_seconds, config.silence_dbfs,
+                         config.max_words_per_second, config.max_chars_per_second)
     progress = progress_logger(context, "audio files")
     return _ingest_batch(warehouse, "audio_clips", "clip_id", batch, "audio",
                          lambda entries, sink: ingest_audio(entries, limits, known, progress, sink))

@@ -128,3 +128,17 @@ def test_folder_batch_feeds_audio_images_and_videos(instance, warehouse, tmp_pat
     assert q["broken.jpg"] in {"truncated", "undecodable"}
     assert q["broken.mp4"] in {"truncated", "undecodable"}
     assert meta(result, "images")["quarantined"] == 1
+
+
+def test_the_transcript_rate_limit_is_set_from_the_run_config(instance, warehouse, tmp_path):
+    """A long read on a short clip is implausible by default; a user can raise the limit."""
+    write_tone(tmp_path / "fast.wav", seconds=2.0)
+    text = " ".join(["word"] * 30)  # 15 words/s
+    source = write_manifest(tmp_path / "m.jsonl", [{"audio_filepath": "fast.wav", "text": text}])
+    run_ingest(instance, warehouse, "strict", source)
+    assert quarantine(warehouse, "strict") == {"fast.wav": "implausible_transcript"}
+    loose = {"ops": {"audio_clips": {"config": {"max_words_per_second": 20.0}}}}
+    source2 = write_manifest(tmp_path / "m2.jsonl", [{"audio_filepath": "fast.wav",
+                                                      "text": text}])
+    run_ingest(instance, warehouse, "loose", source2, config=loose)  # strict stored nothing
+    assert warehouse.count("audio_clips", "loose") == 1

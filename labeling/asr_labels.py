@@ -9,6 +9,7 @@ from typing import Any
 
 from models.audio_chunks import AudioLoader, iter_audio_chunks
 from models.whisper.asr import WhisperASR
+from models.whisper.inputs import check_clip
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def hypothesis_rows(
     rows: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     now, done = datetime.now(UTC), 0
-    for chunk, audio, failed in iter_audio_chunks(clips, load, chunk_size):
+    for chunk, audio, failed in iter_audio_chunks(clips, load, chunk_size, check=check_clip):
         failures += [_failure(clip, exc) for clip, exc in failed]
         nbest = asr.nbest(
             audio, num_beams=params.num_beams, num_samples=params.num_samples,
@@ -64,6 +65,6 @@ def _failure(clip: Mapping[str, Any], exc: Exception) -> dict[str, Any]:
     return {
         "source_path": clip["source_path"], "line": None,
         "reason": getattr(exc, "reason", "undecodable"),
-        "detail": f"{clip['source_path']}: could not be loaded for labeling ({exc}); "
-        "re-ingest the batch if the file changed.",
+        "detail": f"{clip['source_path']}: not labeled: {exc}"
+        + ("" if hasattr(exc, "reason") else "; re-ingest the batch if the file changed."),
     }

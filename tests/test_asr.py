@@ -330,3 +330,26 @@ def test_real_tiny_en_transcribes_synthetic_speech(tmp_path):
     # the lean beam search and suppression give exactly transformers' stock hypotheses
     asr._stock_generate = True
     assert_same([asr.nbest([audio], num_beams=4, num_samples=2)[0]], [hyps])
+
+
+def test_labeling_skips_a_clip_longer_than_whisper_takes_with_its_reason(tiny_whisper_dir,
+                                                                        tmp_path):
+    """One long clip (ingested with a raised max_seconds) never aborts a labeling partition."""
+    from labeling.asr_labels import NBestParams, hypothesis_rows
+    from labeling.testing import write_tone
+    from models.whisper.asr import WhisperASR
+
+    clips = [{"clip_id": f"c{i}", "source_path": str(write_tone(tmp_path / f"{i}.wav",
+                                                               seconds=s, seed=i))}
+             for i, s in enumerate([1.0, 40.0])]
+    import soundfile as sf
+
+    def load(path):
+        audio, _ = sf.read(path, dtype="float32")
+        return audio
+
+    asr = WhisperASR.from_pretrained(tiny_whisper_dir)
+    rows, failures = hypothesis_rows(asr, clips, NBestParams(num_beams=2, num_samples=0), load)
+    assert {r["clip_id"] for r in rows} == {"c0"}
+    (failure,) = failures
+    assert failure["reason"] == "too_long" and "is 40.0 s long" in failure["detail"]

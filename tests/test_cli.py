@@ -68,6 +68,25 @@ def test_evaluate_prints_a_grouped_table_and_writes_json(home, manifest, tiny_wh
     assert {u["reference"] for u in report["utterances"]} == {"clip number 0", "clip number 1"}
 
 
+def test_one_clip_longer_than_whisper_takes_is_reported_not_fatal(home, tiny_whisper_dir,
+                                                                 tmp_path):
+    media = tmp_path / "long"
+    media.mkdir()
+    write_tone(media / "short.wav", seconds=1.0, seed=1)
+    write_tone(media / "long.wav", seconds=45.0, seed=2)
+    listing = write_manifest(media / "m.jsonl", [
+        {"audio_filepath": "short.wav", "text": "a short one"},
+        {"audio_filepath": "long.wav", "text": "a long one"}])
+    out_json = tmp_path / "eval.json"
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(tiny_whisper_dir),
+                                       "--manifest", str(listing), "--json", str(out_json)])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"failed: .*long\.wav: is 45\.0 s long .* split it first", result.output)
+    report = json.loads(out_json.read_text())
+    assert report["overall"]["n"] == 1
+    assert [c["source_path"].endswith("long.wav") for c in report["failed_clips"]] == [True]
+
+
 def test_a_job_for_an_unregistered_batch_fails_with_how_to_register(home):
     result = CliRunner().invoke(main, ["job", "ingest", "--batch", "nope"])
     assert result.exit_code != 0

@@ -34,6 +34,27 @@ def audio_durations(audios: Sequence[np.ndarray]) -> list[float]:
     return [_checked_seconds(index, audio) for index, audio in enumerate(audios)]
 
 
+class ClipRejected(ValueError):
+    """A clip Whisper cannot take; `reason` is a quarantine reason (too_long, empty_audio,
+    invalid_samples, undecodable)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_clip(audio: np.ndarray) -> float:
+    """Seconds of one clip Whisper can take, or ClipRejected saying why not (e.g. longer than
+    its 30 s window: segment it first), for per-clip checks before a batch is decoded."""
+    try:
+        return _checked_seconds(0, audio)
+    except ValueError as exc:
+        message = str(exc).removeprefix("audio 0: ")
+        reason = ("too_long" if " s long" in message else "empty_audio" if "empty" in message
+                  else "invalid_samples" if "NaN" in message else "undecodable")
+        raise ClipRejected(message, reason) from None
+
+
 def _checked_seconds(index: int, audio: np.ndarray) -> float:
     """Seconds of one clip; a ValueError naming `index` and the fix if Whisper cannot take it."""
     if not isinstance(audio, np.ndarray):

@@ -14,6 +14,7 @@ from typing import Any
 
 from models.audio_chunks import AudioLoader, iter_audio_chunks
 from models.whisper.asr import WhisperASR
+from models.whisper.inputs import check_clip
 from training.eval.metrics import error_counts
 from training.eval.report import EvalReport, grouped_scores
 
@@ -35,7 +36,7 @@ def evaluate_clips(
     """Greedy-transcribe every clip that has a reference and score it (WER/CER, per group)."""
     labeled = [c for c in clips if c.get("text")]
     utterances, failures, done = [], [], 0
-    for chunk, audio, failed in iter_audio_chunks(labeled, load, chunk_size):
+    for chunk, audio, failed in iter_audio_chunks(labeled, load, chunk_size, check=check_clip):
         failures += failed
         inner = (lambda d, _t, base=done: progress(base + d, len(labeled))) if progress else None
         texts = asr.transcribe(audio, batch_size=batch_size, progress=inner) if audio else []

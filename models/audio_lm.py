@@ -29,10 +29,8 @@ from models.loading import (
     batched,
     check_pairs,
     generation_options,
-    is_local,
+    load_pretrained,
     new_text,
-    pick_device,
-    pick_dtype,
 )
 
 DEFAULT_AUDIO_LM = "Qwen/Qwen2-Audio-7B-Instruct"
@@ -55,12 +53,9 @@ class Qwen2AudioLM:
         dtype: torch.dtype | None = None, batch_size: int = 4,
     ) -> Qwen2AudioLM:
         """Load from a folder or a hub id (bfloat16 on GPU; the default needs ~16 GB)."""
-        device = pick_device(device)
-        local = is_local(path_or_id)
-        model = Qwen2AudioForConditionalGeneration.from_pretrained(
-            path_or_id, dtype=pick_dtype(device, dtype, torch.bfloat16), local_files_only=local
-        ).to(device)
-        processor = AutoProcessor.from_pretrained(path_or_id, local_files_only=local)
+        model, processor = load_pretrained(
+            Qwen2AudioForConditionalGeneration, AutoProcessor, path_or_id, device, dtype,
+            torch.bfloat16)
         return cls(model, processor, name=str(path_or_id), batch_size=batch_size)
 
     def generate_with_audio(

@@ -39,6 +39,18 @@ def is_local(path_or_id: str) -> bool:
     return Path(path_or_id).is_dir()
 
 
+def load_pretrained(model_class, preprocessor_class, path_or_id: str, device: str | None,
+                    dtype: torch.dtype | None, gpu: torch.dtype = torch.float32):
+    """(model on its device, its processor or tokenizer) from a folder or a hub id: a folder
+    loads with `local_files_only`; dtype per `pick_dtype` (`gpu` on CUDA)."""
+    device = pick_device(device)
+    local = is_local(path_or_id)
+    model = model_class.from_pretrained(
+        path_or_id, dtype=pick_dtype(device, dtype, gpu), local_files_only=local
+    ).to(device)
+    return model, preprocessor_class.from_pretrained(path_or_id, local_files_only=local)
+
+
 def as_rgb(image) -> Any:
     """A PIL RGB image from a PIL image of any mode or an H x W (x C) uint8 array."""
     from PIL import Image

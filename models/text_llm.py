@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from models.loading import batched, generation_options, is_local, new_text, pick_device, pick_dtype
+from models.loading import batched, generation_options, load_pretrained, new_text
 from models.roles import Message
 
 DEFAULT_TEXT_LLM = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -46,12 +46,8 @@ class CausalTextLLM:
         dtype: torch.dtype | None = None, batch_size: int = 8,
     ) -> CausalTextLLM:
         """Load from a folder or a hub id (bfloat16 on GPU)."""
-        device = pick_device(device)
-        local = is_local(path_or_id)
-        model = AutoModelForCausalLM.from_pretrained(
-            path_or_id, dtype=pick_dtype(device, dtype, torch.bfloat16), local_files_only=local
-        ).to(device)
-        tokenizer = AutoTokenizer.from_pretrained(path_or_id, local_files_only=local)
+        model, tokenizer = load_pretrained(
+            AutoModelForCausalLM, AutoTokenizer, path_or_id, device, dtype, torch.bfloat16)
         return cls(model, tokenizer, name=str(path_or_id), batch_size=batch_size)
 
     def render(self, prompt: str | list[Message]) -> str:

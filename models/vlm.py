@@ -30,10 +30,8 @@ from models.loading import (
     batched,
     check_pairs,
     generation_options,
-    is_local,
+    load_pretrained,
     new_text,
-    pick_device,
-    pick_dtype,
 )
 
 DEFAULT_VLM = "llava-hf/llava-interleave-qwen-0.5b-hf"
@@ -55,12 +53,8 @@ class LlavaVLM:
         dtype: torch.dtype | None = None, batch_size: int = 4,
     ) -> LlavaVLM:
         """Load from a folder or a hub id (bfloat16 on GPU)."""
-        device = pick_device(device)
-        local = is_local(path_or_id)
-        model = AutoModelForImageTextToText.from_pretrained(
-            path_or_id, dtype=pick_dtype(device, dtype, torch.bfloat16), local_files_only=local
-        ).to(device)
-        processor = AutoProcessor.from_pretrained(path_or_id, local_files_only=local)
+        model, processor = load_pretrained(
+            AutoModelForImageTextToText, AutoProcessor, path_or_id, device, dtype, torch.bfloat16)
         return cls(model, processor, name=str(path_or_id), batch_size=batch_size)
 
     def generate_with_images(

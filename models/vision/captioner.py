@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from models.loading import as_rgb, batched, is_local, pick_device, pick_dtype
+from models.loading import as_rgb, batched, load_pretrained
 
 DEFAULT_CAPTIONER = "Salesforce/blip-image-captioning-base"
 
@@ -42,12 +42,8 @@ class BlipCaptioner:
         dtype: torch.dtype | None = None, batch_size: int = 16,
     ) -> BlipCaptioner:
         """Load from a folder or a hub id (the local cache only under HF_HUB_OFFLINE=1)."""
-        device = pick_device(device)
-        local = is_local(path_or_id)
-        model = AutoModelForImageTextToText.from_pretrained(
-            path_or_id, dtype=pick_dtype(device, dtype, torch.float16), local_files_only=local
-        ).to(device)
-        processor = AutoProcessor.from_pretrained(path_or_id, local_files_only=local)
+        model, processor = load_pretrained(
+            AutoModelForImageTextToText, AutoProcessor, path_or_id, device, dtype, torch.float16)
         return cls(model, processor, name=str(path_or_id), batch_size=batch_size)
 
     @torch.inference_mode()

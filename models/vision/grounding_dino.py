@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
-from models.loading import as_rgb, batched, image_hw, is_local, pick_device, pick_dtype
+from models.loading import as_rgb, batched, image_hw, load_pretrained
 from models.roles import Detection
 
 DEFAULT_DETECTOR = "IDEA-Research/grounding-dino-tiny"
@@ -53,12 +53,8 @@ class GroundingDinoDetector:
         dtype: torch.dtype | None = None, batch_size: int = 4,
     ) -> GroundingDinoDetector:
         """Load from a folder or a hub id (float32 unless `dtype` says otherwise)."""
-        device = pick_device(device)
-        local = is_local(path_or_id)
-        model = GroundingDinoForObjectDetection.from_pretrained(
-            path_or_id, dtype=pick_dtype(device, dtype), local_files_only=local
-        ).to(device)
-        processor = AutoProcessor.from_pretrained(path_or_id, local_files_only=local)
+        model, processor = load_pretrained(
+            GroundingDinoForObjectDetection, AutoProcessor, path_or_id, device, dtype)
         return cls(model, processor, name=str(path_or_id), batch_size=batch_size)
 
     def detect(

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoProcessor, SamModel
 
-from models.loading import as_rgb, is_local, pick_device, pick_dtype
+from models.loading import as_rgb, load_pretrained
 from models.roles import Box, Mask
 
 DEFAULT_SEGMENTER = "facebook/sam-vit-base"
@@ -44,12 +44,8 @@ class SamSegmenter:
         dtype: torch.dtype | None = None, boxes_per_pass: int = 64,
     ) -> SamSegmenter:
         """Load from a folder or a hub id (float32 unless `dtype` says otherwise)."""
-        device = pick_device(device)
-        local = is_local(path_or_id)
-        model = SamModel.from_pretrained(
-            path_or_id, dtype=pick_dtype(device, dtype), local_files_only=local
-        ).to(device)
-        processor = AutoProcessor.from_pretrained(path_or_id, local_files_only=local)
+        model, processor = load_pretrained(
+            SamModel, AutoProcessor, path_or_id, device, dtype)
         return cls(model, processor, name=str(path_or_id), boxes_per_pass=boxes_per_pass)
 
     @torch.inference_mode()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
@@ -41,6 +41,11 @@ Box = tuple[float, float, float, float]
 
 Message = dict[str, Any]
 """A chat message: {"role": "user", "content": "..."}."""
+
+Family = Literal["asr", "vlm", "alm"]
+"""The model families a loop trains and the registry keeps apart: speech recognition,
+vision-language and audio-language models."""
+FAMILIES: tuple[str, ...] = get_args(Family)
 
 ROLES = (
     "asr", "captioner", "detector", "segmenter", "vlm", "text_llm", "audio_lm", "region_detector",

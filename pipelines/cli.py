@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from resources.home import rlfoundry_home
+from resources.home import file_lock, rlfoundry_home
 
 
 def _instance():
@@ -29,15 +29,10 @@ def _instance():
     inside it: two first runs at once on a new home would otherwise both create the same
     tables, and the second would fail with `table ... already exists`.
     """
-    import fcntl
-
     from dagster import AssetKey, DagsterInstance
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(rlfoundry_home() / "dagster")))
-    home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(home / ".rlfoundry-instance.lock", os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with file_lock(home / ".rlfoundry-instance.lock"):
         config = home / "dagster.yaml"
         if not config.exists():  # SQLite storage in this folder; no usage statistics sent
             tmp = home / f".dagster.yaml.{os.getpid()}.tmp"
@@ -48,8 +43,6 @@ def _instance():
         instance.get_runs(limit=1)
         instance.get_latest_materialization_event(AssetKey("_"))
         instance.all_instigator_state()
-    finally:
-        os.close(fd)
     return instance
 
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from dagster import DynamicPartitionsDefinition
 
-from training.tasks import FAMILIES
+from models.roles import FAMILIES
 
 BATCHES = "batches"
 LOOPS = "loops"

@@ -23,18 +23,17 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 from dagster import ConfigurableResource
 
+from models.roles import FAMILIES, Family
 from resources.home import rlfoundry_home
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
-Family = Literal["asr", "vlm", "alm"]
-FAMILIES: tuple[str, ...] = get_args(Family)
 CHAMPION = "champion"
 PROMOTION = "promotion."
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

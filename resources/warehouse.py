@@ -37,14 +37,13 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,7 @@ from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field
 
 import sql
-from resources.home import rlfoundry_home
+from resources.home import file_lock, rlfoundry_home
 
 PARTITION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -243,16 +242,12 @@ class Warehouse(ConfigurableResource):
         check_partition_name(name)
         base = rlfoundry_home() / "warehouse" if self.is_remote else self.base
         path = base / "_locks" / f"{name}.lock"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as exc:
-            raise writing_error(path, exc) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with ExitStack() as held:
+            try:
+                held.enter_context(file_lock(path))
+            except OSError as exc:  # the lock file itself (not the caller's block) failed
+                raise writing_error(path, exc) from exc
             yield path
-        finally:
-            os.close(fd)  # closing the last descriptor releases the lock
 
     def delete_partition(self, table: str, partition: str, shard: str | None = None) -> None:
         path = self.partition_path(table, partition, shard)

@@ -24,9 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from models.roles import FAMILIES
 from training.eval.gate import Verdict, gate
-
-FAMILIES = ("asr", "vlm", "alm")
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,8 @@ def _stage(name: str, doc: str, defaults: dict[str, Any], **own: Any) -> type[Co
         annotation = info.annotation
         if key == "epsilon_high":  # the stage always sets it (DAPO's clip-higher)
             annotation = float
-        fields[key] = (annotation, Field(default, description=info.description,
-                                         json_schema_extra=None, **_bounds(info)))
-    model = create_model(name, __base__=Config, __doc__=doc, **own, **fields)
-    return model
+        fields[key] = (annotation, Field(default, description=info.description, **_bounds(info)))
+    return create_model(name, __base__=Config, __doc__=doc, **own, **fields)
 
 
 def _bounds(info) -> dict[str, Any]:

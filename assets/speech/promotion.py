@@ -68,7 +68,8 @@ def asr_eval(
     snap = warehouse.read_output("speech_training_set", loop)
     clips = [{**c, "tags": json.loads(c["tags"])} for c in read_jsonl(f"{snap['dir']}/eval.jsonl")]
     models = _contenders(config.candidate, loop, warehouse, model_registry, model_hub)
-    run, now, reports, reused = loop, datetime.now(UTC), {}, []
+    now, reports, reused = datetime.now(UTC), {}, []
+    round_ = model_registry.current_round(SPEECH.family)
     cache = warehouse.report_dir("asr_eval", "transcripts")
     for label, entry in models.items():
         key = eval_cache.cache_key(entry["checkpoint"], clips, batch_size=config.batch_size,
@@ -86,8 +87,7 @@ def asr_eval(
             reused.append(entry["model_id"])
             context.log.info(f"{label} {entry['model_id']}: transcripts of these clips by this "
                              "checkpoint reused from an earlier evaluation")
-        _write_rows(warehouse, utterances, clips, label, entry["model_id"], run, now,
-                    model_registry.current_round(SPEECH.family))
+        _write_rows(warehouse, utterances, clips, label, entry["model_id"], loop, now, round_)
         reports[label] = grouped_scores(utterances, config.group_by)
     decision = decide(reports["candidate"], reports["incumbent"], config.max_wer_increase)
     for label in ("sft", "candidate"):
@@ -186,14 +186,14 @@ def _label(label: str, entry: dict) -> str:
 
 
 def _write_rows(warehouse: Warehouse, utterances: list[dict], clips: list[dict], label: str,
-                model_id: str, run: str, now: datetime, round_: int) -> None:
+                model_id: str, loop: str, now: datetime, round_: int) -> None:
     """Per-utterance rows into `asr_eval`, one shard per (model, loop) in each eval batch."""
     batch_of = {c["clip_id"]: c["batch"] for c in clips}
     for batch in sorted(set(batch_of.values())):
         rows = [{**u, "tags": tags_json(u["tags"]),
                  "eval_name": label, "model": model_id, "created_at": now, "round": round_}
                 for u in utterances if batch_of[u["clip_id"]] == batch]
-        warehouse.write_partition("asr_eval", batch, rows, shard=f"{label}-{run}")
+        warehouse.write_partition("asr_eval", batch, rows, shard=f"{label}-{loop}")
 
 
 @asset(group_name="evaluation", partitions_def=loops, deps=["asr_eval"],

@@ -22,9 +22,14 @@ from resources.warehouse import Warehouse
 
 
 def known_ids(warehouse: Warehouse, table: str, id_column: str, batch: str) -> dict:
-    """Content hashes other batches already hold: {id: (source_path, batch)}."""
+    """Content hashes other batches already hold: {id: (source_path, batch, text)}.
+
+    `text` (None when the stored row has none) lets ingestion tell a duplicate that
+    carries another transcript (`duplicate_text_differs`) from a plain `duplicate`.
+    """
     query = sql.load("queries/known_hashes").format(table=table, id_column=id_column)
-    return {row[0]: (row[1], row[2]) for row in warehouse.fetch(query, {"batch": batch})}
+    return {row[0]: (row[1], row[2], row[3])
+            for row in warehouse.fetch(query, {"batch": batch})}
 
 
 def drop_claimed(warehouse: Warehouse, table: str, id_column: str, batch: str,
@@ -74,12 +79,17 @@ def drop_claimed(warehouse: Warehouse, table: str, id_column: str, batch: str,
     return dropped
 
 
+NOT_BAD = ("duplicate", "skipped")  # recorded in quarantine, but not bad media
+
+
 def ingest_metadata(result: IngestResult) -> dict[str, Any]:
-    """Counts a person checks first: ingested, duplicate, quarantined (by reason)."""
-    reasons = Counter(q["reason"] for q in result.quarantined if q["reason"] != "duplicate")
+    """Counts a person checks first: ingested, duplicate, skipped (files a folder batch
+    did not read, e.g. a notes file), quarantined (by reason)."""
+    reasons = Counter(q["reason"] for q in result.quarantined if q["reason"] not in NOT_BAD)
     return {
         "ingested": result.ingested,
         "duplicates": result.duplicates,
+        "skipped": sum(q["reason"] == "skipped" for q in result.quarantined),
         "quarantined": sum(reasons.values()),
         "quarantine_reasons": MetadataValue.md(
             "\n".join(f"- `{r}`: {n}" for r, n in reasons.most_common()) or "none"

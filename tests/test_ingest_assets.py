@@ -81,10 +81,11 @@ def test_every_bad_input_is_quarantined_with_its_reason_and_the_partition_comple
         "missing.wav": "missing", "zero.wav": "empty_file", "garbage.flac": "undecodable",
         "truncated.wav": "truncated", "notes.xyz": "unknown_extension", "silent.wav": "silent",
         "long.wav": "too_long", "empty_text.wav": "empty_transcript", "m.jsonl": "non_utf8",
-        "outside.wav": "outside_allowed_roots", "good.wav": "duplicate",
+        "outside.wav": "outside_allowed_roots",
+        "good.wav": "duplicate_text_differs",  # "same file again" vs the kept "good clip"
     }
     m = meta(result, "audio_clips")
-    assert (m["ingested"], m["duplicates"], m["quarantined"]) == (1, 1, 10)
+    assert (m["ingested"], m["duplicates"], m["quarantined"]) == (1, 0, 11)
 
 
 def test_rematerializing_a_batch_replaces_it_and_does_not_count_itself_as_duplicate(

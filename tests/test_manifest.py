@@ -71,6 +71,7 @@ def test_folder_with_sidecars_unknown_files_and_hidden_files(tmp_path):
     entries, issues = read_source(tmp_path)
     assert [(e.path.name, e.text) for e in entries] == [("a.wav", "the transcript")]
     assert sorted((os.path.basename(i.source_path), i.reason) for i in issues) == [
+        (".DS_Store", "skipped"),  # a hidden file leaves a record too
         ("b.flac", "non_utf8"), ("c.wav", "empty_transcript"), ("notes.docx", "unknown_extension")]
 
 

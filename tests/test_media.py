@@ -302,12 +302,22 @@ def test_truncated_mp3_with_xing_header(mp3_file, tmp_path):
     assert reason(e) == "truncated"
 
 
-def test_truncated_m4a(tmp_path):
-    """moov at the end (PyAV's default): cut → cannot open. moov first: cut → decode stops."""
+@pytest.mark.parametrize("keep", [0.5, 0.6, 0.99])
+def test_truncated_m4a(tmp_path, keep):
+    """moov at the end (PyAV's default): FFmpeg cannot open a cut file; its boxes show why."""
     src = write_av_audio(tmp_path / "a.m4a", "aac", 44100, 1.0)
     with pytest.raises(MediaError) as e:
-        load_audio(cut(src, tmp_path / "cut.m4a", 0.5))
-    assert reason(e) == "undecodable"
+        load_audio(cut(src, tmp_path / "cut.m4a", keep))
+    assert reason(e) == "truncated"
+    assert "appears cut short" in e.value.detail and "declared length" in e.value.detail
+
+
+def test_m4a_without_its_moov_box_is_truncated(tmp_path):
+    data = write_av_audio(tmp_path / "a.m4a", "aac", 44100, 1.0).read_bytes()
+    (no_index := tmp_path / "no_moov.m4a").write_bytes(data[: data.rindex(b"moov") - 4])
+    with pytest.raises(MediaError) as e:
+        load_audio(no_index)
+    assert reason(e) == "truncated" and "index is missing" in e.value.detail
 
 
 def test_silence_is_rejected(tmp_path):
@@ -459,10 +469,41 @@ def test_truncated_mp4_moov_first(tmp_path, keep):
     assert reason(e) == "truncated"
 
 
-def test_truncated_mp4_moov_last_cannot_open(tmp_path):
-    src = write_video(tmp_path / "v.mp4")
+@pytest.mark.parametrize("keep", [0.5, 0.6, 0.99])
+def test_truncated_mp4_moov_last(tmp_path, keep):
+    """FFmpeg cannot open it (or, cut inside its index, opens what is left): truncated."""
+    src = write_video(tmp_path / "v.mp4", audio=True)
     with pytest.raises(MediaError) as e:
-        probe_video(cut(src, tmp_path / "cut.mp4", 0.5))
+        probe_video(cut(src, tmp_path / "cut.mp4", keep))
+    assert reason(e) == "truncated"
+    assert "appears cut short" in e.value.detail and "declared length" in e.value.detail
+
+
+def test_mp4_without_its_moov_box_is_truncated(tmp_path):
+    data = write_video(tmp_path / "v.mp4").read_bytes()
+    (no_index := tmp_path / "no_moov.mp4").write_bytes(data[: data.rindex(b"moov") - 4])
+    with pytest.raises(MediaError) as e:
+        probe_video(no_index)
+    assert reason(e) == "truncated" and "index is missing" in e.value.detail
+
+
+@pytest.mark.parametrize("tail", [b"\x00" * 5, b"\xff" * 40])
+def test_bytes_after_a_whole_mp4_are_not_truncation(tmp_path, tail):
+    (v := tmp_path / "v.mp4").write_bytes(write_video(tmp_path / "src.mp4").read_bytes() + tail)
+    assert probe_video(v).frame_count == 30
+
+
+@pytest.mark.parametrize("name", ["v.mp4", "a.m4a"])
+def test_corrupt_but_whole_mp4_stays_undecodable(tmp_path, name):
+    """Every box whole but one declaring an impossible size: corrupt, not cut short."""
+    src = (write_video(tmp_path / name) if name.endswith(".mp4")
+           else write_av_audio(tmp_path / name, "aac", 44100, 1.0))
+    data = bytearray(src.read_bytes())
+    mdat = data.index(b"mdat") - 4
+    data[mdat:mdat + 4] = (3).to_bytes(4, "big")  # a box size under its own 8-byte header
+    (bad := tmp_path / f"bad_{name}").write_bytes(bytes(data))
+    with pytest.raises(MediaError) as e:
+        (probe_video if name.endswith(".mp4") else load_audio)(bad)
     assert reason(e) == "undecodable"
 
 

@@ -2,12 +2,27 @@
 
 A manifest line names one file (`audio_filepath`, `image_filepath` or
 `video_filepath`, relative to the manifest's folder or absolute), an optional
-`text` and `duration`; every other key is kept as a tag (`accent`, `snr_db`,
-`speaker`, `split`, ...). A folder is walked recursively; an audio file may
-have a sidecar transcript `NAME.txt` beside it.
+`text`, `duration` and `offset` (NeMo's segment start, seconds; a number >= 0
+or the line is `bad_manifest_line`); every other key is kept as a tag
+(`accent`, `snr_db`, `speaker`, `split`, ...). A folder is walked
+recursively; an audio file may have a sidecar transcript `NAME.txt` beside it.
 
 Nothing is dropped silently: every line or file that cannot become an entry
 comes back as a `SourceIssue` with a reason, for the quarantine table.
+
+Segments (policy): a line may list only part of a recording (a non-zero
+`offset`, or a `duration` clearly shorter than the file). Segments are not
+ingested as clips yet; ingestion (`labeling.ingest.rows`) refuses each such
+line as `segment_of_recording` after decoding the file, rather than store the
+whole recording under one segment's transcript. `offset` is never a tag.
+
+Folder batches (policy): everything in the folder is accounted for. Besides
+media files and the sidecars they use, each skipped thing leaves one
+`skipped` issue saying why: a `.txt` with no audio file of the same name
+beside it, a `.json`/`.jsonl` file (a manifest, told by its first line, is to
+be ingested as its own batch; other JSON, e.g. annotations, is not read), a
+hidden file, and a hidden folder (one issue for the whole folder, with how
+many files it holds; it is not walked further).
 
 Encoding: manifests and sidecars are UTF-8; a leading UTF-8 BOM (as Windows
 tools save) is skipped, not fed to the JSON parser.
@@ -44,6 +59,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import os
 import re
 import unicodedata
@@ -55,7 +71,7 @@ from typing import Any
 from labeling.ingest.media import media_kind
 
 PATH_KEYS = {"audio_filepath": "audio", "image_filepath": "image", "video_filepath": "video"}
-RESERVED_KEYS = {*PATH_KEYS, "text", "duration"}
+RESERVED_KEYS = {*PATH_KEYS, "text", "duration", "offset"}
 MANIFEST_EXTS = {".jsonl", ".json"}
 SIDECAR_EXT = ".txt"
 STRIPPED_TAG = "text_chars_stripped"
@@ -78,6 +94,7 @@ class SourceEntry:
     duration: float | None = None
     tags: dict[str, Any] = field(default_factory=dict)
     line: int | None = None  # 1-based manifest line
+    offset: float | None = None  # segment start (s) the manifest declares, if any
 
 
 @dataclass(frozen=True)
@@ -188,8 +205,12 @@ def _parse_line(
                 + "; give the transcript or drop the key for unlabeled media.", kind, str(path))
         if stripped:
             tags[STRIPPED_TAG] = stripped
-    duration = record.get("duration")
-    return SourceEntry(kind, path, transcript, _float(duration), tags, number)
+    offset = record.get("offset")
+    if offset is not None and not _seconds(offset):
+        return issue("bad_manifest_line", f"`offset` is {_short(offset)}, not a number of "
+                     "seconds >= 0; fix it or drop the key.", kind, str(path))
+    return SourceEntry(kind, path, transcript, _float(record.get("duration")), tags, number,
+                       _float(offset))
 
 
 def sanitize_text(text: str) -> tuple[str, int]:
@@ -235,6 +256,12 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _seconds(value: Any) -> bool:
+    """Whether `value` is a finite JSON number >= 0 (not a boolean)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
+
+
 def _float(value: Any) -> float | None:
     try:
         return float(value) if value is not None else None
@@ -243,30 +270,65 @@ def _float(value: Any) -> float | None:
 
 
 def _read_folder(folder: Path, roots: list[Path]) -> Iterator[SourceEntry | SourceIssue]:
-    for path in _walk(folder):
-        ext = path.suffix.lower()
-        if ext == SIDECAR_EXT or ext in MANIFEST_EXTS:
-            continue
-        resolved = path.resolve()
-        kind = media_kind(path)
-        if not _inside(resolved, roots):
-            yield SourceIssue(kind, str(path), "outside_allowed_roots",
-                              f"{path} links to {resolved}, outside the allowed roots.")
-        elif kind is None:
-            yield SourceIssue(None, str(path), "unknown_extension",
-                              f"{path}: extension {ext or '(none)'!r} is not a known audio, "
-                              "image or video format; convert it or remove it from the folder.")
-        else:
-            yield _folder_entry(kind, resolved)
-
-
-def _walk(folder: Path) -> Iterator[Path]:
-    """Files under `folder` in a stable order, skipping hidden files and folders."""
+    """Every file under `folder`, in a stable order: an entry, an issue, or nothing for a
+    sidecar an audio file uses. Hidden folders are reported once and not walked."""
     for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        hidden = sorted(d for d in dirnames if d.startswith("."))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in hidden:
+            files = sum(len(f) for _, _, f in os.walk(here / name))
+            yield _skipped(here / name, f"hidden folder ({files} file{'s' * (files != 1)} in "
+                           "it) was not read; rename it without the leading '.' to ingest it")
+        used = {Path(n).with_suffix(SIDECAR_EXT).name for n in filenames
+                if media_kind(n) == "audio" and not n.startswith(".")}
         for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+            if name not in used:
+                yield _folder_item(here / name, roots)
+
+
+def _skipped(path: Path, why: str) -> SourceIssue:
+    return SourceIssue(None, str(path), "skipped", f"{path}: {why}.")
+
+
+def _folder_item(path: Path, roots: list[Path]) -> SourceEntry | SourceIssue:
+    """What one file of a folder batch (not a used sidecar) becomes."""
+    ext = path.suffix.lower()
+    if path.name.startswith("."):
+        return _skipped(path, "hidden file was not read; rename it without the leading '.' "
+                        "to ingest it")
+    if ext == SIDECAR_EXT:
+        return _skipped(path, "transcript with no audio file beside it (a sidecar is read "
+                        f"for the audio file of the same name, e.g. {path.stem}.wav); add the "
+                        "audio or remove the transcript")
+    if ext in MANIFEST_EXTS and _names_media(path):
+        return _skipped(path, "a manifest inside a folder batch is not read; ingest it as its "
+                        f"own batch with `rlfoundry ingest {path} --batch NAME`")
+    if ext in MANIFEST_EXTS:
+        return _skipped(path, "JSON that is not an ingest manifest (its first line names no "
+                        "audio_filepath, image_filepath or video_filepath) was not read; "
+                        "a folder batch ingests only media files and their .txt transcripts")
+    resolved = path.resolve()
+    kind = media_kind(path)
+    if not _inside(resolved, roots):
+        return SourceIssue(kind, str(path), "outside_allowed_roots",
+                           f"{path} links to {resolved}, outside the allowed roots.")
+    if kind is None:
+        return SourceIssue(None, str(path), "unknown_extension",
+                           f"{path}: extension {ext or '(none)'!r} is not a known audio, "
+                           "image or video format; convert it or remove it from the folder.")
+    return _folder_entry(kind, resolved)
+
+
+def _names_media(path: Path, limit: int = 1 << 16) -> bool:
+    """Whether the first line of a JSON(L) file is a manifest record (reads <= `limit` bytes)."""
+    try:
+        with path.open("rb") as fh:
+            first = fh.read(limit).removeprefix(codecs.BOM_UTF8).lstrip().split(b"\n", 1)[0]
+        record = json.loads(first)
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and any(k in record for k in PATH_KEYS)
 
 
 def _folder_entry(kind: str, path: Path) -> SourceEntry | SourceIssue:

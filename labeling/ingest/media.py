@@ -8,6 +8,14 @@ PyAV), :mod:`labeling.ingest.image` (Pillow), :mod:`labeling.ingest.video`
 (PyAV); the checks they share (the file itself, a declared or running length
 over the limit, opening a container with FFmpeg) are here.
 
+MP4/M4A/MOV files (ISO base media: a chain of `[size][type]` boxes) are
+checked for being cut short before FFmpeg opens them, because FFmpeg only
+says "Invalid data" when the index (`moov` box) is missing, which is what an
+interrupted copy of a file whose index is written last looks like. A box
+declaring more bytes than the file holds, or no `moov` box at all, is
+`truncated`; a file whose boxes are all whole but which FFmpeg still
+cannot open stays `undecodable`.
+
 Example:
     >>> media_kind("clip.FLAC"), media_kind("notes.txt")
     ('audio', None)
@@ -18,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec, TypeVar
@@ -37,6 +46,7 @@ Reason = Literal[
     "missing", "not_a_file", "unreadable", "empty_file", "unknown_extension", "undecodable",
     "truncated", "empty_audio", "no_audio_stream", "no_video_stream", "silent", "too_long",
     "too_large", "invalid_samples", "too_many_channels", "implausible_transcript",
+    "segment_of_recording",
 ]
 
 _HINTS: dict[str, str] = {
@@ -58,6 +68,8 @@ _HINTS: dict[str, str] = {
                          "recording; re-export it with at most 32 channels",
     "implausible_transcript": "the transcript cannot be spoken in the clip's length "
                               "(wrong file paired with it?); fix the pairing",
+    "segment_of_recording": "segments are not ingested as clips yet: cut each into its own "
+                            "file, or list the whole recording",
 }
 
 
@@ -167,8 +179,10 @@ def check_file(path: StrPath, *, allow_empty: bool = False) -> int:
         raise MediaError("missing", path, "no such file") from None
     except OSError as err:
         raise MediaError("unreadable", path, f"cannot stat: {err.strerror or err}") from None
+    if Path(path).is_dir():
+        raise MediaError("not_a_file", path, "is a directory, not a media file")
     if not Path(path).is_file():
-        raise MediaError("not_a_file", path, "is not a regular file")
+        raise MediaError("not_a_file", path, "is not a regular file (a device, pipe or socket)")
     if not os.access(path, os.R_OK):
         raise MediaError("unreadable", path, "permission denied")
     if st.st_size == 0 and not allow_empty:
@@ -211,8 +225,63 @@ def check_running_length(path: StrPath, decoded_s: float, max_seconds: float | N
                          f"(stopped decoding at {decoded_s:.2f} s)")
 
 
+_BMFF_FIRST = frozenset({b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"styp"})
+_BMFF_MAX_BOXES = 100_000  # top-level boxes walked before giving up (never reached by real files)
+
+
+def isobmff_truncation(path: StrPath) -> str | None:
+    """Why an ISO base media file (MP4, M4A, MOV) looks cut short; None if it does not
+    (or is not one: its first box is not a known top-level box).
+
+    Walks the top-level boxes (a few seeks) until both the index (`moov`) and the
+    media data (`mdat`) have been passed whole: a box reaching past the end of the
+    file before that, or no `moov` box (every MP4 has one), means the file ends
+    early. Bytes after both (a trailing box, padding) are not judged.
+    """
+    size = os.path.getsize(path)
+    seen: set[bytes] = set()
+    pos = boxes = 0
+    with open(path, "rb") as f:
+        while pos < size and not {b"moov", b"mdat"} <= seen:  # past them: trailing extras
+            f.seek(pos)
+            head = f.read(16)
+            box_size, box_type = struct.unpack(">I4s", head[:8]) if len(head) >= 8 else (0, b"")
+            if not seen and box_type not in _BMFF_FIRST:
+                return None
+            if len(head) < 8 or (box_size == 1 and len(head) < 16):
+                return f"the file ends inside a box header at byte {pos} of {size}"
+            if box_size == 1:
+                box_size = struct.unpack(">Q", head[8:16])[0]
+            elif box_size == 0:  # "to the end of the file"
+                box_size = size - pos
+            if box_size < 8:
+                return None  # corrupt, not cut short
+            seen.add(box_type)
+            if pos + box_size > size:
+                name = repr(box_type.decode("latin-1")) + (
+                    " (the container's index)" if box_type == b"moov" else "")
+                return (f"its {name} box declares {box_size} bytes from byte {pos}, but only "
+                        f"{size - pos} are present (the data ends before the declared length)")
+            pos += box_size
+            boxes += 1
+            if boxes > _BMFF_MAX_BOXES:
+                return None
+    if b"moov" not in seen:
+        return "it has no 'moov' box (the container's index is missing)"
+    return None
+
+
 def open_av(path: StrPath) -> av.container.InputContainer:
-    """Open for reading with PyAV; a file FFmpeg cannot parse is "undecodable"."""
+    """Open for reading with PyAV; a file FFmpeg cannot parse is "undecodable".
+
+    An MP4/M4A/MOV cut short is "truncated" (see `isobmff_truncation`), checked first.
+    """
+    try:
+        problem = isobmff_truncation(path)
+    except OSError as err:
+        raise MediaError("unreadable", path, f"read failed: {err}") from None
+    if problem:
+        raise MediaError("truncated", path, f"appears cut short: {problem}")
     try:
         return av.open(os.fspath(path), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, ValueError, OSError) as err:

@@ -12,6 +12,25 @@ quarantined as `implausible_transcript` with the rate. The rate is taken over
 the clip's duration, but at least `min_rate_window_s`, so a one-word
 transcript of a 0.2 s clip is not flagged.
 
+Segments (policy): a manifest line that lists part of a recording is refused
+as `segment_of_recording`, never ingested as the whole file under the
+segment's transcript. A line is a segment when it has an `offset` > 0, or a
+`duration` shorter than the decoded file by more than
+max(`SEGMENT_SLACK_S`, `SEGMENT_SLACK_FRACTION` of the file); a declared
+duration that roughly matches is fine. This runs on audio and video, right
+after decoding and before dedupe, so every segment line of one recording gets
+this reason (not `duplicate`). A recording over the length limit is still
+recognised as segmented when its line's offset or duration prove it.
+
+Duplicates (policy): a file whose sha256 an earlier entry of the batch (or
+another batch, see `known`) already holds is dropped. When the dropped copy
+carries a transcript and the kept one a different one (or none), the
+transcript would be lost: it is quarantined as `duplicate_text_differs`,
+quoting both and naming the kept file; otherwise it is a plain `duplicate`.
+Known hashes without their text (2-tuples) can only give `duplicate`. Only
+plain duplicates are counted in `IngestResult.duplicates`; a differing text
+is a quarantine item that needs a person.
+
 Example:
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -23,10 +42,11 @@ Example:
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from labeling.ingest.audio import check_audio, load_audio
 from labeling.ingest.image import probe_image
@@ -36,7 +56,20 @@ from labeling.ingest.video import probe_video
 
 Progress = Callable[[int], None]
 Sink = Callable[[list[dict[str, Any]]], None]
+# Hashes other batches hold: id -> (source_path, batch) or (source_path, batch, text).
+Known = Mapping[str, tuple[Any, ...]]
 CHUNK_ROWS = 1000
+SEGMENT_SLACK_S = 0.5  # a declared duration this much (or the fraction) short is a segment
+SEGMENT_SLACK_FRACTION = 0.1
+_QUOTE_MAX = 60  # characters of a transcript quoted in a quarantine detail
+
+
+class _Timed(Protocol):
+    @property
+    def duration_s(self) -> float: ...
+
+
+_Info = TypeVar("_Info", bound=_Timed)
 
 
 @dataclass(frozen=True)
@@ -76,6 +109,71 @@ def check_transcript_rate(text: str | None, duration_s: float, limits: AudioLimi
                          f"{limits.max_chars_per_second:g} characters/s limit")
 
 
+def whole_recording(entry: SourceEntry, max_seconds: float | None,
+                    decode: Callable[[], _Info]) -> _Info:
+    """`decode()`'s info for the entry's file; MediaError("segment_of_recording") when the
+    entry lists only part of it (module docstring), even if the file is over `max_seconds`.
+
+    >>> from types import SimpleNamespace as Info
+    >>> from pathlib import Path
+    >>> whole_recording(SourceEntry("audio", Path("r.wav"), duration=9.8), 30,
+    ...                 lambda: Info(duration_s=10.0)).duration_s
+    10.0
+    >>> try:
+    ...     whole_recording(SourceEntry("audio", Path("r.wav"), duration=4.0, line=2,
+    ...                                 offset=3.0), 30, lambda: Info(duration_s=12.0))
+    ... except MediaError as err:
+    ...     print(err.reason, "|", err.detail.replace(" of a", "\\nof a"))
+    segment_of_recording | manifest line 2 lists a segment (offset 3.0 s, duration 4.0 s)
+    of a 12.0 s recording (cut it out with e.g. `sox r.wav seg.wav trim 3.0 4.0`)
+    """
+    try:
+        info = decode()
+    except MediaError as err:
+        if err.reason == "too_long" and max_seconds is not None \
+                and _segment_of_long(entry, max_seconds):
+            raise _segment_error(entry, f"a recording over the {max_seconds:g} s limit") from None
+        raise
+    seconds = info.duration_s
+    if entry.offset or (entry.duration is not None and seconds - entry.duration > max(
+            SEGMENT_SLACK_S, SEGMENT_SLACK_FRACTION * seconds)):
+        raise _segment_error(entry, f"a {_secs(seconds)} s recording")
+    return info
+
+
+def _segment_of_long(entry: SourceEntry, max_seconds: float) -> bool:
+    """Whether the entry lists part of a file known only to be over `max_seconds`: it has
+    an offset, or a duration short of the limit by more than the slack (so certainly
+    short of the file by more than the slack)."""
+    limit = min(max_seconds * (1 - SEGMENT_SLACK_FRACTION), max_seconds - SEGMENT_SLACK_S)
+    return bool(entry.offset) or (entry.duration is not None and entry.duration < limit)
+
+
+def _segment_error(entry: SourceEntry, of: str) -> MediaError:
+    """MediaError("segment_of_recording") naming the line, the segment and how to cut it."""
+    parts = [f"{name} {_secs(value)} s" for name, value in
+             (("offset", entry.offset), ("duration", entry.duration)) if value is not None]
+    trim = " ".join(_secs(v) for v in (entry.offset or 0.0, entry.duration) if v is not None)
+    name = shlex.quote(entry.path.name)
+    cut = (f"sox {name} seg.wav trim {trim}" if entry.kind == "audio" else
+           f"ffmpeg -ss {_secs(entry.offset or 0.0)} -i {name}"
+           + (f" -t {_secs(entry.duration)}" if entry.duration is not None else "")
+           + f" seg{entry.path.suffix}")
+    line = f"manifest line {entry.line}" if entry.line else "its manifest line"
+    return MediaError("segment_of_recording", entry.path, f"{line} lists a segment "
+                      f"({', '.join(parts)}) of {of} (cut it out with e.g. `{cut}`)")
+
+
+def _secs(value: float) -> str:
+    """Seconds with at least one and at most three decimals: 3 -> '3.0', 0.25 -> '0.25'.
+
+    >>> _secs(3), _secs(0.25), _secs(12.3456)
+    ('3.0', '0.25', '12.346')
+    """
+    text = f"{value:.3f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
 @dataclass
 class IngestResult:
     """Rows kept (collected here unless streamed to a sink), quarantine items, duplicates."""
@@ -92,31 +190,50 @@ class IngestResult:
 
 
 def _dedupe(
-    result: IngestResult, entry: SourceEntry, digest: str, seen: dict[str, str],
-    known: Mapping[str, tuple[str, str]],
+    result: IngestResult, entry: SourceEntry, digest: str,
+    seen: dict[str, tuple[str, str | None, int | None]], known: Known,
 ) -> bool:
-    """True when `digest` was seen before; the duplicate is recorded, not lost."""
+    """True when `digest` was seen before; the duplicate is recorded, not lost (see the
+    module docstring for when it is `duplicate_text_differs`)."""
     if digest in seen:
-        where = f"{seen[digest]} in this batch"
+        path, text, line = seen[digest]
+        where = f"{path}{f' (line {line})' if line else ''} in this batch"
+        text_known = True
     elif digest in known:
-        path, batch = known[digest]
-        where = f"{path} in batch {batch!r}"
+        path, batch, *rest = known[digest]
+        where, text, text_known = f"{path} in batch {batch!r}", (rest or [None])[0], bool(rest)
     else:
         return False
+    same = f"same sha256 {digest[:12]}… as {where}"
+    if text_known and entry.text is not None and entry.text != text:
+        word = "transcript" if entry.kind == "audio" else "caption"
+        kept = _quote(text) if text is not None else f"no {word}"
+        line = f"manifest line {entry.line}: " if entry.line else ""
+        result.quarantine(entry, "duplicate_text_differs", (
+            f"{entry.path}: {line}{same}, which was kept with {kept}, but this copy says "
+            f"{_quote(entry.text)}; this copy was not ingested: correct whichever {word} is "
+            "wrong, or give each its own file."))
+        return True
     result.duplicates += 1
-    result.quarantine(entry, "duplicate", f"same sha256 {digest[:12]}… as {where}")
+    result.quarantine(entry, "duplicate", same)
     return True
 
 
+def _quote(text: str) -> str:
+    """`text` in double quotes, shortened to _QUOTE_MAX characters."""
+    return '"' + (text if len(text) <= _QUOTE_MAX else text[: _QUOTE_MAX - 1] + "…") + '"'
+
+
 def _ingest(
-    entries: Iterable[SourceEntry], known: Mapping[str, tuple[str, str]],
+    entries: Iterable[SourceEntry], known: Known,
     probe: Callable[[SourceEntry], dict[str, Any]], id_column: str,
     progress: Progress | None, sink: Sink | None,
 ) -> IngestResult:
     """Probe, hash and dedupe each entry; rows go to `sink` in chunks (or into the result).
 
-    Streaming keeps memory flat in the batch size: only hashes seen so far and
-    quarantine items (few) are held for the whole batch.
+    Streaming keeps memory flat in the batch size: only hashes seen so far (with the
+    path, text and line of the kept copy) and quarantine items (few) are held for the
+    whole batch.
     """
     result, seen, now, chunk = IngestResult(), {}, datetime.now(UTC), []
     emit = sink or result.rows.extend
@@ -126,7 +243,7 @@ def _ingest(
             row = probe(entry)  # before dedupe: a broken file is reported as broken
             digest = sha256_file(entry.path)
             if not _dedupe(result, entry, digest, seen, known):
-                seen[digest] = str(entry.path)
+                seen[digest] = (str(entry.path), entry.text, entry.line)
                 chunk.append(_base_row(entry, id_column, digest, now) | row)
         except MediaError as err:
             result.quarantine(entry, err.reason, str(err))
@@ -143,6 +260,8 @@ def _ingest(
 
 def _check_kind(entry: SourceEntry) -> None:
     """A manifest's `audio_filepath` must name an audio file (and so on for each kind)."""
+    if entry.path.is_dir():
+        raise MediaError("not_a_file", entry.path, "is a directory, not a media file")
     kind = require_media_kind(entry.path)
     if kind != entry.kind:
         raise MediaError("wrong_kind", entry.path, f"is a {kind} file but the manifest lists it "
@@ -162,17 +281,19 @@ def _base_row(entry: SourceEntry, id_column: str, digest: str, now: datetime) ->
 
 def ingest_audio(
     entries: Iterable[SourceEntry], limits: AudioLimits,
-    known: Mapping[str, tuple[str, str]] | None = None, progress: Progress | None = None,
+    known: Known | None = None, progress: Progress | None = None,
     sink: Sink | None = None,
 ) -> IngestResult:
     """Decode, measure and hash each audio entry; quarantine what fails `limits`.
 
-    Quarantine reasons beyond `load_audio`'s: silent, too_long (`check_audio`)
-    and implausible_transcript (`check_transcript_rate`).
+    Quarantine reasons beyond `load_audio`'s: silent, too_long (`check_audio`),
+    implausible_transcript (`check_transcript_rate`), segment_of_recording
+    (`whole_recording`), duplicate and duplicate_text_differs (`_dedupe`).
     """
 
     def probe(entry: SourceEntry) -> dict[str, Any]:
-        _, info = load_audio(entry.path, max_seconds=limits.max_seconds)
+        info = whole_recording(entry, limits.max_seconds,
+                               lambda: load_audio(entry.path, max_seconds=limits.max_seconds)[1])
         check_audio(info, max_seconds=limits.max_seconds, silence_dbfs=limits.silence_dbfs)
         check_transcript_rate(entry.text, info.duration_s, limits, str(entry.path))
         return {
@@ -184,7 +305,7 @@ def ingest_audio(
 
 
 def ingest_images(
-    entries: Iterable[SourceEntry], known: Mapping[str, tuple[str, str]] | None = None,
+    entries: Iterable[SourceEntry], known: Known | None = None,
     progress: Progress | None = None, sink: Sink | None = None,
 ) -> IngestResult:
     """Verify, measure and hash each image entry."""
@@ -199,13 +320,14 @@ def ingest_images(
 
 def ingest_videos(
     entries: Iterable[SourceEntry], max_seconds: float | None = None,
-    known: Mapping[str, tuple[str, str]] | None = None, progress: Progress | None = None,
+    known: Known | None = None, progress: Progress | None = None,
     sink: Sink | None = None,
 ) -> IngestResult:
     """Decode, measure and hash each video entry."""
 
     def probe(entry: SourceEntry) -> dict[str, Any]:
-        info = probe_video(entry.path, max_seconds=max_seconds)
+        info = whole_recording(entry, max_seconds,
+                               lambda: probe_video(entry.path, max_seconds=max_seconds))
         return {"codec": info.codec, "width": info.width, "height": info.height,
                 "fps": info.fps, "frame_count": info.frame_count, "duration_s": info.duration_s,
                 "has_audio": info.has_audio, "bytes": entry.path.stat().st_size}

@@ -49,7 +49,6 @@ test-slow: setup
 	$(BIN)/pytest -q -m slow
 
 demo: setup
-	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf "telemetry:\n  enabled: false\n" > $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rlfoundry ingest $(SAMPLE)/audio/train.jsonl --batch sample-train
 	$(BIN)/rlfoundry ingest $(SAMPLE)/audio/dev.jsonl --batch sample-dev --role eval
 	$(BIN)/rlfoundry ingest $(SAMPLE)/images --batch sample-images
@@ -64,7 +63,7 @@ demo-rl: setup
 	$(BIN)/rlfoundry models list
 
 ui: setup
-	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf "telemetry:\n  enabled: false\n" > $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -c "from pipelines.cli import _instance; _instance()"  # the CLI's dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: setup

@@ -27,22 +27,30 @@ def _instance():
     Creation (dagster.yaml, then the SQLite storages' tables) happens under an exclusive
     `flock` on `$DAGSTER_HOME/.rlfoundry-instance.lock`, with each storage touched once
     inside it: two first runs at once on a new home would otherwise both create the same
-    tables, and the second would fail with `table ... already exists`.
+    tables, and the second would fail with `table ... already exists`. Once per process,
+    also under the lock, the runs of killed CLI processes are marked failed and the
+    warehouse's abandoned temp files deleted (`pipelines.runs.recover_after_crash`).
     """
     from dagster import AssetKey, DagsterInstance
+
+    from pipelines.runs import recover_after_crash
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(rlfoundry_home() / "dagster")))
     with file_lock(home / ".rlfoundry-instance.lock"):
         config = home / "dagster.yaml"
+        for stale in home.glob(".dagster.yaml.*.tmp"):  # a writer killed under this lock
+            stale.unlink(missing_ok=True)
         if not config.exists():  # SQLite storage in this folder; no usage statistics sent
             tmp = home / f".dagster.yaml.{os.getpid()}.tmp"
-            tmp.write_text("telemetry:\n  enabled: false\n")
+            # run monitoring: `dagster dev`'s daemon fails UI-launched runs that never start
+            tmp.write_text("telemetry:\n  enabled: false\nrun_monitoring:\n  enabled: true\n")
             os.replace(tmp, config)
         instance = DagsterInstance.get()
         # storages are built lazily: build (and so create the tables of) each one now
         instance.get_runs(limit=1)
         instance.get_latest_materialization_event(AssetKey("_"))
         instance.all_instigator_state()
+        recover_after_crash(instance)
     return instance
 
 
@@ -56,6 +64,7 @@ def _run_job(job_name: str, partition: str | None, run_config: dict | None = Non
     from pipelines.definitions import defs
     from pipelines.partitions import BATCHES
     from pipelines.report import print_checks, print_materializations
+    from pipelines.runs import cli_tags, new_run_id
 
     names = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
     if job_name not in names:
@@ -75,10 +84,12 @@ def _run_job(job_name: str, partition: str | None, run_config: dict | None = Non
             raise click.ClickException(f"Batch {partition!r} is not registered; register it "
                                        f"with `rlfoundry ingest PATH --batch {partition}`.")
         raise click.ClickException(f"No loop {partition!r}: pass --loop new to start one.")
+    run_id = new_run_id()  # tagged with this process: a kill is noticed (pipelines.runs)
     try:
         result = job_def.execute_in_process(
             partition_key=partition, instance=instance, run_config=run_config or {},
-            raise_on_error=False, asset_selection=assets,
+            raise_on_error=False, asset_selection=assets, run_id=run_id,
+            tags=cli_tags(run_id),
         )
     except DagsterInvalidConfigError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -58,6 +58,7 @@ from pydantic import Field
 
 import sql
 from resources.home import file_lock, rlfoundry_home
+from resources.processes import host_label, is_running, this_process
 
 PARTITION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -189,12 +190,11 @@ class Warehouse(ConfigurableResource):
         try:
             if fs is None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+                folder, name = path.parent, path.name
             else:
-                fd, name = tempfile.mkstemp(prefix=f".{table}.{partition}.",
-                                            suffix=".parquet.tmp")
-                os.close(fd)
-                tmp = Path(name)
+                folder, name = Path(tempfile.gettempdir()), f"{table}.{partition}.parquet"
+            sweep_temp_files(folder)  # what killed writers left here
+            tmp = folder / temp_name(name)
             writer = _PartitionWriter(table, partition, tmp, target=path)
         except OSError as exc:  # a read-only or full disk: say which partition
             if tmp is not None:
@@ -382,9 +382,10 @@ class Warehouse(ConfigurableResource):
         """Atomically record what one partition of an asset produced (`output.json` in its
         report folder): a loop's training set, model, evaluation or promotion."""
         path = self.report_dir(asset, partition) / "output.json"
-        tmp = path.with_name(f".output.{uuid.uuid4().hex}.tmp")
+        tmp = path.with_name(temp_name("output"))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            sweep_temp_files(path.parent)
             tmp.write_text(json.dumps(dict(payload), indent=2, default=str))
             os.replace(tmp, path)
         except OSError as exc:
@@ -401,6 +402,95 @@ class Warehouse(ConfigurableResource):
                                     f"({path} is missing): materialize it for that partition "
                                     "first.")
         return json.loads(path.read_text())
+
+    def sweep_temp_files(self) -> list[Path]:
+        """Delete the temp files that killed writers left in the warehouse; returns them.
+
+        Looks (without recursing further) in each table folder and its shard folders and
+        each report folder of a local root; with a remote root, in $TMPDIR (where its
+        partitions are staged) and the local report folders. Writes sweep the folder
+        they write into anyway (see `sweep_temp_files` below); this catches folders
+        nothing writes into again. The CLI calls it once when it starts.
+        """
+        if self.is_remote:
+            tables, reports = [], rlfoundry_home() / "warehouse" / "_reports"
+            folders = [Path(tempfile.gettempdir())]
+        else:
+            tables, reports = _subfolders(self.base), self.base / "_reports"
+            folders = []
+        for table in tables:
+            if table.name not in ("_reports", "_locks"):
+                folders += [table, *_subfolders(table)]
+        for asset in _subfolders(reports):
+            folders += _subfolders(asset)
+        return [path for folder in folders for path in sweep_temp_files(folder)]
+
+
+# Temp files: `.<name>.<16 hex>.<pid>-<start>.<host>-<machine>.tmp` beside the file they
+# become. They never match `*.parquet` (DuckDB's glob), and whoever writes into the folder
+# next deletes those whose writer is gone: same machine (resources.processes) and the pid
+# gone or reused; another machine's, or a name from before the writer's pid was in it
+# (`.<name>.<32 hex>.tmp`), once untouched for STALE_TEMP_SECONDS. A `.tmp.<suffix>`
+# file derived from a temp file (drop_claimed's `.claimed`) goes with it.
+STALE_TEMP_SECONDS = 24 * 3600
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{16}\.(?P<pid>\d+)-(?P<started>\d+|x)\."
+                      r"(?P<host>[A-Za-z0-9-]*)-(?P<machine>[0-9a-f]{10})\.tmp(?:\.[a-z]+)?$")
+_OLD_TEMP_RE = re.compile(r"^\.(?:.+\.parquet|output)\.[0-9a-f]{32}\.tmp(?:\.claimed)?$")
+
+
+def temp_name(name: str) -> str:
+    """A temp file name for `name` that says which process writes it (see above)."""
+    me = this_process()
+    return (f".{name}.{uuid.uuid4().hex[:16]}.{me.pid}-{me.started or 'x'}."
+            f"{host_label(me.host)}-{me.machine}.tmp")
+
+
+def sweep_temp_files(folder: Path, max_age: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete the temp files in `folder` (not below it) whose writer is gone; returns them.
+
+    A live writer's file is never deleted: its process still runs (same machine), or it
+    was touched within `max_age` seconds (another machine). Failures to list or delete
+    are ignored: the write that follows reports a bad folder itself.
+    """
+    removed = []
+    now = datetime.now().timestamp()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(".") and ".tmp" in entry.name and _abandoned(entry, max_age,
+                                                                              now):
+            with suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _abandoned(entry: os.DirEntry, max_age: float, now: float) -> bool:
+    """Whether the temp file `entry` is a gone writer's (see `sweep_temp_files`)."""
+    match = _TEMP_RE.match(entry.name)
+    if match is None and not _OLD_TEMP_RE.match(entry.name):
+        return False  # not a name this module writes
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return False
+        if match is not None:
+            started = "" if match["started"] == "x" else match["started"]
+            running = is_running(int(match["pid"]), match["machine"], started)
+            if running is not None:
+                return not running
+        return now - entry.stat(follow_symlinks=False).st_mtime > max_age
+    except OSError:
+        return False
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The folders directly in `folder` (none if it is missing)."""
+    try:
+        return [Path(e.path) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 def _remote_fs(location: str):

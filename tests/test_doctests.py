@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = [
-    "sql", "resources.warehouse", "labeling.ingest.manifest", "labeling.ingest.rows",
+    "sql", "resources.warehouse", "resources.processes",
+    "labeling.ingest.manifest", "labeling.ingest.rows",
     "labeling.testing", "models.testing", "models.batching", "training.eval.metrics",
     "training.eval.report", "training.data.pairs", "labeling.label_studio", "labeling.qc.pairwise",
     "labeling.qc.export", "labeling.qc.review", "labeling.qc.agreement", "labeling.qc.tasks",

@@ -125,16 +125,29 @@ def main() -> None:
 @click.option("--allowed-root", "allowed_roots", multiple=True, type=click.Path(path_type=Path),
               help="Folder that manifest paths may point into (repeatable; default: the "
               "manifest's or folder's own).")
-@click.option("--role", type=click.Choice(["train", "eval"]), default="train", show_default=True,
-              help="eval: a held-out batch the loop evaluates on and never trains on.")
-def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...], role: str) -> None:
-    """Register PATH (a JSONL manifest or a folder) as batch partition BATCH and ingest it."""
+@click.option("--role", type=click.Choice(["train", "eval"]),
+              help="eval: a held-out batch the loop evaluates on and never trains on. "
+              "Default: train for a new batch; a batch ingested again keeps its role.")
+@click.option("--replace", is_flag=True, help="Re-ingest an existing batch from another "
+              "source or with another role: its rows are replaced and its labels become "
+              "stale (the loop relabels them).")
+def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...], role: str | None,
+           replace: bool) -> None:
+    """Register PATH (a JSONL manifest or a folder) as batch partition BATCH and ingest it.
+
+    Ingesting an existing batch again from the same source (new files, edited
+    transcripts) refreshes it; another source or role needs --replace."""
+    from pipelines.batches import registration
     from pipelines.partitions import BATCHES
     from resources.warehouse import Warehouse, check_partition_name
 
     try:
         check_partition_name(batch)
-        Warehouse().register_batch(batch, path, allowed_roots, role=role)
+        warehouse = Warehouse()
+        role, notice = registration(warehouse, batch, path, role, replace)
+        if notice:
+            click.echo(notice)
+        warehouse.register_batch(batch, path, allowed_roots, role=role)
     except (OSError, ValueError) as exc:  # a bad name, an unwritable warehouse
         raise click.ClickException(str(exc)) from None
     instance = _instance()

@@ -102,12 +102,19 @@ def loop_run_config(base: dict, train: list[str], evals: list[str], objective: s
     return {**base, "ops": ops}
 
 
-def batches_to_label(instance, train: list[str], relabel: bool) -> list[str]:
-    """Train batches whose preference pairs were never materialized (all with relabel)."""
+def batches_to_label(instance, warehouse, train: list[str], relabel: bool) -> list[str]:
+    """Train batches whose preference pairs were never materialized, or whose labels were
+    made from clips the batch no longer holds (re-ingested since); all with relabel."""
     from dagster import AssetKey
 
+    from assets.label_sets import stale_labels
+
     done = instance.get_materialized_partitions(AssetKey("preference_pairs"))
-    return [b for b in train if relabel or b not in done]
+    stale = stale_labels(warehouse, SPEECH.media_table, SPEECH.label_tables, train)
+    for batch, tables in stale.items():
+        click.echo(f"batch {batch}: its {', '.join(tables)} were made from clips it no longer "
+                   "holds (re-ingested since): labeling it again")
+    return [b for b in train if relabel or b not in done or b in stale]
 
 
 LOOP_RECORD = "loops"  # the warehouse report folder keeping each loop's job and run config
@@ -128,7 +135,7 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
     if missing:
         raise click.ClickException(f"Batches not registered: {', '.join(missing)}. Register "
                                    "them with `rlfoundry ingest PATH --batch NAME`.")
-    for batch in batches_to_label(instance, train, relabel):
+    for batch in batches_to_label(instance, warehouse, train, relabel):
         click.echo(f"\n### labeling train batch {batch} ({LABEL_JOB})")
         run_job(LABEL_JOB, batch, None)
     job = loop_job(objective)

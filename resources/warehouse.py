@@ -96,6 +96,18 @@ def writing_error(path: Path | str, exc: OSError) -> OSError:
     return OSError(exc.errno, message)
 
 
+TYPED = "typed"  # the DuckDB schema holding each table's empty DDL table
+
+
+def _typed_tables(con) -> None:
+    """Create every table's DDL, empty, in the `typed` schema of `con`."""
+    con.execute(f"CREATE SCHEMA {TYPED}")
+    con.execute(f"SET schema = '{TYPED}'")
+    for table in sql.tables():
+        con.execute(sql.load(f"schema/{table}"))
+    con.execute("SET schema = 'main'")
+
+
 class Warehouse(ConfigurableResource):
     """DuckDB over per-partition Parquet files under `root`."""
 
@@ -263,10 +275,13 @@ class Warehouse(ConfigurableResource):
 
     @contextmanager
     def connect(self):
-        """An in-memory DuckDB with one view (or empty typed table) per warehouse table.
+        """An in-memory DuckDB with one view per warehouse table.
 
-        With a remote root the fsspec filesystem is registered with DuckDB, which then
-        reads (and globs) the Parquet files through it.
+        Each view is the table's empty typed DDL table, unioned by column name with its
+        Parquet files: every column of today's schema is there, as NULL in files written
+        before the column existed, so adding a column to `sql/schema/` never breaks
+        queries over an older warehouse. With a remote root the fsspec filesystem is
+        registered with DuckDB, which then reads (and globs) the Parquet files through it.
         """
         con = duckdb.connect()
         try:
@@ -275,6 +290,7 @@ class Warehouse(ConfigurableResource):
                 fs.invalidate_cache()  # other processes write too: never list from a cache
                 con.register_filesystem(fs)
                 stored = self._remote_tables(fs)
+            _typed_tables(con)
             for table in sql.tables():
                 files = self.table_dir(table)
                 if fs is None and files.is_dir() and any(files.rglob("*.parquet")):
@@ -285,11 +301,12 @@ class Warehouse(ConfigurableResource):
                     glob = None
                 if glob:  # DuckDB cannot bind parameters in a view: quote the path
                     con.execute(
-                        f"CREATE VIEW {table} AS SELECT * FROM "
+                        f"CREATE VIEW {table} AS SELECT * FROM {TYPED}.{table} "
+                        f"UNION ALL BY NAME SELECT * FROM "
                         f"read_parquet({sql_string(glob)}, union_by_name = true)"
                     )
                 else:
-                    con.execute(sql.load(f"schema/{table}"))
+                    con.execute(f"CREATE VIEW {table} AS SELECT * FROM {TYPED}.{table}")
             yield con
         finally:
             con.close()

@@ -133,8 +133,8 @@ def test_run_labels_trains_evaluates_and_promotes_a_users_batches(
 
     from pipelines.loop_cli import batches_to_label
     with DagsterInstance.get() as instance:
-        assert batches_to_label(instance, ["calls"], relabel=False) == []
-        assert batches_to_label(instance, ["calls"], relabel=True) == ["calls"]
+        assert batches_to_label(instance, warehouse, ["calls"], relabel=False) == []
+        assert batches_to_label(instance, warehouse, ["calls"], relabel=True) == ["calls"]
     # a candidate the gate refuses is a result, not a crash: exit code 3, the table printed
     ops = json.loads(config.read_text())["ops"]
     ops["asr_eval"]["config"]["max_wer_increase"] = -10.0  # demand an impossible gain
@@ -145,6 +145,12 @@ def test_run_labels_trains_evaluates_and_promotes_a_users_batches(
     assert "NOT PROMOTED dpo-" in result.output
     assert re.search(r"worse than incumbent|short of the gain demanded", result.output)
     assert "promoted dpo-" in result.output  # the table's incumbent column
+    # a transcript corrected and the batch ingested again: its labels are stale, relabeled
+    manifest.write_text(manifest.read_text().replace("clip number 2", "clip number two"))
+    out = invoke("ingest", manifest, "--batch", "calls")
+    assert re.search(r"batch calls exists \(\d audio_clips, role train\)", out)
+    with DagsterInstance.get() as instance:
+        assert batches_to_label(instance, warehouse, ["calls"], relabel=False) == ["calls"]
 
 
 def test_run_refuses_unregistered_batches_and_job_checks_partitioning(home, manifest):

@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = [
-    "sql", "resources.warehouse", "resources.processes",
+    "sql", "resources.warehouse", "resources.processes", "assets.label_sets",
     "labeling.ingest.manifest", "labeling.ingest.rows",
     "labeling.testing", "models.testing", "models.batching", "training.eval.metrics",
     "training.eval.report", "training.data.pairs", "labeling.label_studio", "labeling.qc.pairwise",

@@ -14,6 +14,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 from transformers import WhisperForConditionalGeneration
 
+from assets.label_sets import clip_set
 from assets.speech.checks import (
     asr_eval_candidate_not_worse,
     asr_eval_deletions_not_up,
@@ -61,10 +62,7 @@ def loop_env(warehouse, tmp_path, tiny_whisper_dir, registry):
     warehouse.write_partition("audio_clips", "dev", dev)
     warehouse.register_batch("b", tmp_path)
     warehouse.register_batch("dev", tmp_path, role="eval")
-    warehouse.write_partition("asr_hypotheses", "b", [
-        {"clip_id": c["clip_id"], "model": "m", "kind": "beam", "rank": r, "seed": 0,
-         "text": text, "avg_logprob": -0.5, "num_tokens": 4, "created_at": NOW}
-        for c in train for r, text in enumerate([c["text"], c["text"].split()[0]])])
+    _label(warehouse, train)
     resources = {"warehouse": warehouse, "training_launcher": TrainingLauncher(),
                  "model_registry": registry,
                  "model_hub": ModelHub(cache_dir=str(tmp_path / "models"),
@@ -76,6 +74,16 @@ def loop_env(warehouse, tmp_path, tiny_whisper_dir, registry):
                        resources=resources).success
     yield instance, resources
     instance.dispose()
+
+
+def _label(warehouse, clips):
+    """Hypotheses of batch b's clips, made from its clip set now (as asr_hypotheses does)."""
+    made_from = clip_set(warehouse, "audio_clips", "b")
+    warehouse.write_partition("asr_hypotheses", "b", [
+        {"clip_id": c["clip_id"], "model": "m", "kind": "beam", "rank": r, "seed": 0,
+         "text": text, "avg_logprob": -0.5, "num_tokens": 4, "clip_set": made_from,
+         "created_at": NOW}
+        for c in clips for r, text in enumerate([c["text"], c["text"].split()[0]])])
 
 
 def _loop_config(tolerance: float) -> dict:
@@ -183,6 +191,24 @@ def test_training_set_refuses_an_eval_batch_that_is_also_trained_on(loop_env):
         materialize([speech_training_set], instance=instance, resources=resources,
                     partition_key="asr-l1", run_config={"ops": {"speech_training_set": {"config": {
                         "train_batches": ["b"], "eval_batches": ["b", "dev"]}}}})
+
+
+def test_training_set_refuses_labels_of_a_batch_reingested_since(loop_env, warehouse,
+                                                                  tmp_path):
+    instance, resources = loop_env
+    # batch b is ingested again from another source: its pairs describe clips it lost
+    replaced = _clips(tmp_path, "b2", ["an entirely new clip", "and another"], [{}])
+    warehouse.write_partition("audio_clips", "b", replaced)
+    with pytest.raises(TrainingSetError, match=r"no longer hold .*: b \(asr_hypotheses, "
+                       r"preference_pairs\).*rlfoundry job speech_data --batch b"):
+        materialize([speech_training_set], instance=instance, resources=resources,
+                    partition_key="asr-l1")
+    _label(warehouse, replaced)  # labeled again: N-best, then pairs
+    assert materialize([preference_pairs], partition_key="b", instance=instance,
+                       resources=resources).success
+    result = materialize([speech_training_set], instance=instance, resources=resources,
+                         partition_key="asr-l1")
+    assert _meta(result, "speech_training_set")["per_batch"]["pairs"] == {"b": 2}
 
 
 def test_a_bad_training_value_fails_before_launch_naming_the_field(loop_env, warehouse,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.warehouse import check_partition_name
+from resources.warehouse import Warehouse, check_partition_name
 
 
 def _clip(i: int, text: str = "hello") -> dict:
@@ -160,3 +160,18 @@ def test_an_unwritable_report_folder_names_the_output_file(warehouse, monkeypatc
     path = warehouse.report_dir("loops", "l1") / "output.json"
     with pytest.raises(OSError, match=re.escape(f"writing {path}: No space left on device")):
         warehouse.write_output("loops", "l1", {"job": "x"})
+
+
+def test_a_column_added_to_a_schema_reads_as_null_from_older_files(tmp_path):
+    """Files written before a column existed stay queryable by today's queries."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    wh = Warehouse(root=str(tmp_path))
+    folder = tmp_path / "preference_pairs"
+    folder.mkdir()
+    old = pa.table({"batch": ["b"], "pair_id": ["p"], "clip_id": ["c"], "audio": ["a.wav"],
+                    "prompt": [""], "chosen": ["x"], "rejected": ["y"], "source": ["model"]})
+    pq.write_table(old, folder / "b.parquet")  # no clip_set, no created_at: an old file
+    assert wh.fetch("SELECT clip_id, clip_set, round FROM preference_pairs") == [
+        ("c", None, None)]

@@ -44,6 +44,10 @@ class TaskSpec:
         metric: the pooled metric the promotion gate compares ("wer").
         higher_is_better: the metric's direction.
         rewards: reward function names (TRL's signature) the task's RL uses.
+        label_tables: the per-batch label tables the loop reads; each row records the
+            clip set it was made from (`clip_set`), so labels of a batch re-ingested with
+            other content since are refused by the training set and relabeled by
+            `rlfoundry run`.
     """
 
     name: str
@@ -57,6 +61,7 @@ class TaskSpec:
     metric: str
     higher_is_better: bool
     rewards: tuple[str, ...] = field(default=())
+    label_tables: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+import assets.label_sets
 import sql
 from assets.common import batches
+from assets.label_sets import clip_set, stale_labels
+from assets.speech.spec import SPEECH
 from resources.warehouse import Warehouse
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
@@ -29,7 +32,8 @@ class CurriculumConfig(Config):
 
 
 @asset(partitions_def=batches, group_name="curriculum", deps=["audio_clips", "reward_shaping"],
-       code_version=sql.version(DIFFICULTY_SQL, "schema/curriculum_buckets", THIS))
+       code_version=sql.version(DIFFICULTY_SQL, "queries/clip_sets", "queries/label_sets",
+                                "schema/curriculum_buckets", THIS, assets.label_sets))
 def curriculum_buckets(
     context: AssetExecutionContext, config: CurriculumConfig, warehouse: Warehouse,
 ) -> MaterializeResult:
@@ -40,14 +44,18 @@ def curriculum_buckets(
     if not 0 < config.easy_quantile <= config.hard_quantile < 1:
         raise ValueError("need 0 < easy_quantile <= hard_quantile < 1, got "
                          f"{config.easy_quantile} and {config.hard_quantile}")
+    batch = context.partition_key
+    # made from the clips now, unless the baseline WERs it ranks are of an earlier clip set
+    stale = stale_labels(warehouse, SPEECH.media_table, ["reward_shaping"], [batch])
+    made_from = None if stale else clip_set(warehouse, SPEECH.media_table, batch)
     rows = warehouse.fetch_dicts(sql.load(DIFFICULTY_SQL), {
-        "batch": context.partition_key, "w_wer": config.weight_wer,
+        "batch": batch, "w_wer": config.weight_wer,
         "w_noise": config.weight_noise, "w_duration": config.weight_duration,
         "w_rate": config.weight_rate, "easy_quantile": config.easy_quantile,
         "hard_quantile": config.hard_quantile})
     now = datetime.now(UTC)
-    warehouse.write_partition("curriculum_buckets", context.partition_key,
-                              [{**r, "created_at": now} for r in rows])
+    warehouse.write_partition("curriculum_buckets", batch,
+                              [{**r, "clip_set": made_from, "created_at": now} for r in rows])
     sizes = Counter(r["bucket"] for r in rows)
     return MaterializeResult(metadata={
         "clips": len(rows),

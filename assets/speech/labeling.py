@@ -7,10 +7,12 @@ import sys
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+import assets.label_sets
 import labeling.asr_labels
 import models.whisper
 import sql
 from assets.common import batches, progress_logger
+from assets.label_sets import clip_set
 from assets.speech.spec import SPEECH
 from labeling.asr_labels import NBestParams, hypothesis_rows
 from labeling.ingest.audio import load_audio_16k
@@ -45,14 +47,15 @@ def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None
 
 
 @asset(partitions_def=batches, group_name="speech", deps=["audio_clips"], pool="gpu",
-       code_version=sql.version(CLIPS_SQL, "schema/asr_hypotheses", THIS,
-                                labeling.asr_labels, models.whisper))
+       code_version=sql.version(CLIPS_SQL, "queries/clip_sets", "schema/asr_hypotheses", THIS,
+                                assets.label_sets, labeling.asr_labels, models.whisper))
 def asr_hypotheses(
     context: AssetExecutionContext, config: HypothesesConfig, warehouse: Warehouse,
     model_hub: ModelHub, model_registry: ModelRegistry,
 ) -> MaterializeResult:
     """Beam N-best plus temperature samples per clip, each with its average token log-prob."""
     batch = context.partition_key
+    made_from = clip_set(warehouse, SPEECH.media_table, batch)
     clips = load_clips(warehouse, batch)
     promoted = model_registry.champion(SPEECH.family)
     asr = model_hub.load_asr(config.model or (promoted["checkpoint"] if promoted else None))
@@ -62,7 +65,8 @@ def asr_hypotheses(
                          config.seed, config.batch_size, config.include_greedy)
     rows, failures = hypothesis_rows(asr, clips, params, load_audio_16k,
                                      progress=progress_logger(context, "hypotheses"))
-    warehouse.write_partition("asr_hypotheses", batch, [{**r, "round": round_} for r in rows])
+    warehouse.write_partition("asr_hypotheses", batch,
+                              [{**r, "round": round_, "clip_set": made_from} for r in rows])
     warehouse.write_quarantine("asr_hypotheses", batch, failures)
     distinct = len({(r["clip_id"], r["text"]) for r in rows})
     return MaterializeResult(metadata={

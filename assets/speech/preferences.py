@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+import assets.label_sets
 import labeling.qc
 import sql
 import training.data.pairs
 import training.data.preference_data
 import training.rewards
 from assets.common import batches
+from assets.label_sets import made_from
 from assets.speech.spec import SPEECH
 from labeling.label_studio import aggregate, read_pairwise_export
 from labeling.qc.verdicts import apply_verdicts, preferences_from_rows
@@ -57,7 +59,8 @@ def _stamp(rows: list[dict]) -> list[dict]:
 
 @asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],
        code_version=sql.version(HYPS_SQL, VERDICTS_SQL, "schema/preference_pairs", THIS,
-                                training.data.pairs, training.data.preference_data, labeling.qc))
+                                assets.label_sets, training.data.pairs,
+                                training.data.preference_data, labeling.qc))
 def preference_pairs(
     context: AssetExecutionContext, config: PairsConfig, warehouse: Warehouse,
     model_registry: ModelRegistry,
@@ -83,7 +86,8 @@ def preference_pairs(
                              clips_audio)
     rows, replaced = apply_verdicts(rows, human)
     round_ = model_registry.current_round(SPEECH.family)
-    rows = [{**r, "round": r.get("round") or round_} for r in rows]
+    rows = [{**r, "round": r.get("round") or round_, "clip_set": made_from(hyps)}
+            for r in rows]
     warehouse.write_partition("preference_pairs", batch, _stamp(rows))
     paths = export_pairs(rows, warehouse.report_dir("preference_pairs", batch))
     clips = {h["clip_id"] for h in hyps}
@@ -103,11 +107,12 @@ def preference_pairs(
 
 @asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],
        code_version=sql.version(HYPS_SQL, "schema/reward_shaping", THIS,
-                                training.data.preference_data, training.rewards))
+                                assets.label_sets, training.data.preference_data, training.rewards))
 def reward_shaping(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Reward components per hypothesis: accuracy, hallucination, emptiness, repetition, length."""
     batch = context.partition_key
-    rows = shaped_rewards(_hypotheses(warehouse, batch))
+    hyps = _hypotheses(warehouse, batch)
+    rows = [{**r, "clip_set": made_from(hyps)} for r in shaped_rewards(hyps)]
     warehouse.write_partition("reward_shaping", batch, _stamp(rows))
     means = {k: round(sum(r[k] for r in rows) / len(rows), 4) if rows else 0.0
              for k in ("accuracy_wer", "hallucination_ratio", "empty", "repetition", "overlong")}

@@ -17,4 +17,5 @@ SPEECH = TaskSpec(
     metric="wer",
     higher_is_better=False,
     rewards=tuple(REWARD_NAMES),
+    label_tables=("asr_hypotheses", "preference_pairs", "reward_shaping", "curriculum_buckets"),
 )

@@ -23,10 +23,12 @@ from dagster import (
 )
 from pydantic import Field
 
+import assets.label_sets
 import sql
 import training
 import training.data.training_set
 from assets.common import png_markdown
+from assets.label_sets import stale_labels, stale_message
 from assets.speech import loop_config as stage_configs
 from assets.speech.loop_config import PreferenceTrainingConfig, RLConfig, SFTConfig, train_settings
 from assets.speech.spec import SPEECH
@@ -44,7 +46,8 @@ THIS = sys.modules[__name__]  # this module's source is part of its assets' code
 TRAINER_VERSION = sql.version(THIS, stage_configs, training)  # the whole trainer
 
 SNAPSHOT_SQL = ("queries/sft_rows", "queries/pairs_for_batches", "queries/eval_clips",
-                "queries/batches_by_role", "queries/batches_holding")
+                "queries/batches_by_role", "queries/batches_holding", "queries/clip_sets",
+                "queries/label_sets")
 
 
 class TrainingSetConfig(Config):
@@ -59,7 +62,8 @@ class TrainingSetConfig(Config):
 @asset(group_name="training", partitions_def=loops,
        deps=[AssetDep(name, partition_mapping=AllPartitionMapping())
              for name in ("audio_clips", "preference_pairs", "curriculum_buckets")],
-       code_version=sql.version(*SNAPSHOT_SQL, THIS, training.data.training_set))
+       code_version=sql.version(*SNAPSHOT_SQL, THIS, assets.label_sets,
+                                training.data.training_set))
 def speech_training_set(
     context: AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse,
 ) -> MaterializeResult:
@@ -68,6 +72,9 @@ def speech_training_set(
     train = config.train_batches or warehouse.batches_holding(SPEECH.media_table, "train")
     evals = config.eval_batches or warehouse.batches_holding(SPEECH.media_table, "eval")
     check_selection(train, evals, [b for bs in roles.values() for b in bs])
+    stale = stale_labels(warehouse, SPEECH.media_table, SPEECH.label_tables, train)
+    if stale:
+        raise TrainingSetError(stale_message(stale, SPEECH.label_job))
     params = {"batches": train}
     sft = warehouse.fetch_dicts(sql.load("queries/sft_rows"), params)
     pairs = warehouse.fetch_dicts(sql.load("queries/pairs_for_batches"), params)

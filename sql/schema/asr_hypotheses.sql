@@ -11,5 +11,6 @@ CREATE TABLE asr_hypotheses (
     avg_logprob  DOUBLE NOT NULL,   -- mean token log-probability, teacher-forced
     num_tokens   INTEGER NOT NULL,
     round        INTEGER,           -- self-improving round: 1 + promotions before labeling
+    clip_set     VARCHAR,           -- fingerprint of the clip set it was made from (clip_sets.sql)
     created_at   TIMESTAMP WITH TIME ZONE NOT NULL
 );

@@ -8,5 +8,6 @@ CREATE TABLE curriculum_buckets (
     baseline_wer   DOUBLE,            -- WER of the greedy hypothesis (NULL: not labeled yet)
     difficulty     DOUBLE NOT NULL,   -- weighted mean of the four percentile ranks, in [0, 1]
     bucket         VARCHAR NOT NULL,  -- 'easy' | 'medium' | 'hard'
+    clip_set       VARCHAR,           -- fingerprint of the clip set it was made from (clip_sets.sql)
     created_at     TIMESTAMP WITH TIME ZONE NOT NULL
 );

@@ -17,5 +17,6 @@ CREATE TABLE preference_pairs (
     annotators     VARCHAR[],         -- for human pairs
     agreement      DOUBLE,            -- share of annotators agreeing with the majority
     round          INTEGER,           -- round of the hypotheses it was mined from
+    clip_set       VARCHAR,           -- fingerprint of the clip set it was made from (clip_sets.sql)
     created_at     TIMESTAMP WITH TIME ZONE NOT NULL
 );

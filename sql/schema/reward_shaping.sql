@@ -15,5 +15,6 @@ CREATE TABLE reward_shaping (
     overlong             DOUBLE NOT NULL,  -- 1 when more words than the audio can hold
     wer                  DOUBLE,
     cer                  DOUBLE,
+    clip_set             VARCHAR,           -- fingerprint of the clip set it was made from (clip_sets.sql)
     created_at           TIMESTAMP WITH TIME ZONE NOT NULL
 );

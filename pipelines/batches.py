@@ -1,0 +1,54 @@
+"""Rules for ingesting a batch name that already exists (`rlfoundry ingest`).
+
+A batch is one source (a manifest or a folder) with one role. Ingesting it again
+from the same source refreshes it (new files, edited transcripts) and keeps its
+role unless another is given. Another source, or another role, would silently
+replace its rows (and turn a held-out eval batch into training data), so it is
+refused unless `--replace` is passed. Labels made before a batch's content changed
+are refused by the loop and relabeled by `rlfoundry run` (see `assets.label_sets`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from resources.warehouse import Warehouse
+
+MEDIA_TABLES = ("audio_clips", "images", "videos")
+
+
+def registration(warehouse: Warehouse, batch: str, source: Path, role: str | None,
+                 replace: bool) -> tuple[str, str | None]:
+    """The role to register `batch` with and a line to tell the user (None: nothing to say).
+
+    Raises ValueError, saying what to do, when an existing batch would change source or
+    role without `replace`.
+    """
+    try:
+        old = warehouse.batch_source(batch)
+    except LookupError:
+        return role or "train", None
+    new_source = str(Path(source).expanduser().resolve())
+    role = role or old["role"]
+    changes = []
+    if old["source"] != new_source:
+        changes.append(f"source {old['source']} → {new_source}")
+    if old["role"] != role:
+        changes.append(f"role {old['role']} → {role}")
+    held = _held(warehouse, batch)
+    if changes and not replace:
+        raise ValueError(
+            f"Batch {batch!r} exists ({held}, source {old['source']}, role {old['role']}); "
+            f"ingesting it with {' and '.join(changes)} would replace its rows and make its "
+            f"labels stale. Pass --replace to do that, or pick a new batch name.")
+    if changes:
+        return role, f"replacing batch {batch} ({held}): {'; '.join(changes)}"
+    return role, (f"batch {batch} exists ({held}, role {role}): ingesting its source again "
+                  "(its labels stay valid if its clips and transcripts are unchanged; "
+                  "otherwise `rlfoundry run` labels it again)")
+
+
+def _held(warehouse: Warehouse, batch: str) -> str:
+    """What the batch holds now, e.g. '120 audio_clips, 4 images' (or 'no rows')."""
+    counts = [(table, warehouse.count(table, batch)) for table in MEDIA_TABLES]
+    return ", ".join(f"{n} {table}" for table, n in counts if n) or "no rows"

@@ -125,8 +125,9 @@ def main() -> None:
 @click.option("--allowed-root", "allowed_roots", multiple=True, type=click.Path(path_type=Path),
               help="Folder that manifest paths may point into (repeatable; default: the "
               "manifest's or folder's own).")
-@click.option("--role", type=click.Choice(["train", "eval"]),
-              help="eval: a held-out batch the loop evaluates on and never trains on. "
+@click.option("--role", type=click.Choice(["train", "eval", "guard"]),
+              help="eval: a held-out batch the loop evaluates on and never trains on; guard: "
+              "a held-out batch a candidate must not get worse on (e.g. real, clean speech). "
               "Default: train for a new batch; a batch ingested again keeps its role.")
 @click.option("--replace", is_flag=True, help="Re-ingest an existing batch from another "
               "source or with another role: its rows are replaced and its labels become "
@@ -183,6 +184,9 @@ def job(job_name: str, batch: str | None, loop: str | None, config_file: Path | 
               "every batch registered with role train.")
 @click.option("--eval", "eval_", default="", help="Comma-separated held-out eval batches; "
               "empty = every batch registered with role eval.")
+@click.option("--guard", "guard", default="", help="Comma-separated guard batches: held-out "
+              "speech a candidate must not get worse on; empty = every batch registered "
+              "with role guard.")
 @click.option("--objective", type=click.Choice(["dpo", "mpo", "grpo", "mwer"]), default="dpo",
               show_default=True, help="dpo/mpo: speech_loop (SFT, then the preference "
               "objective); grpo/mwer: speech_rl_loop (online RL from an earlier model).")
@@ -197,13 +201,13 @@ def job(job_name: str, batch: str | None, loop: str | None, config_file: Path | 
 @click.option("--resume", "resume", metavar="LOOP", help="Resume loop LOOP (printed when it "
               "started): its unfinished assets run again with its config; training resumes "
               "from the last checkpoint.")
-def run(train: str, eval_: str, objective: str, start_from: str | None,
+def run(train: str, eval_: str, guard: str, objective: str, start_from: str | None,
         config_file: Path | None, relabel: bool, resume: str | None) -> None:
     """Run the speech loop: label train batches that need it, then train, evaluate, promote."""
     from pipelines.loop_cli import resume_loop, run_loop
 
     if resume:
-        given = {"--train": train, "--eval": eval_, "--from": start_from,
+        given = {"--train": train, "--eval": eval_, "--guard": guard, "--from": start_from,
                  "--config": config_file, "--relabel": relabel,
                  "--objective": click.get_current_context().get_parameter_source("objective")
                  not in (None, click.core.ParameterSource.DEFAULT)}
@@ -216,7 +220,7 @@ def run(train: str, eval_: str, objective: str, start_from: str | None,
     if start_from and objective not in ("grpo", "mwer"):
         raise click.ClickException("--from applies to --objective grpo or mwer.")
     run_loop(_split(train), _split(eval_), objective, config_file, relabel, _instance, _run_job,
-             start_from)
+             start_from, _split(guard))
 
 
 def _split(value: str) -> list[str]:

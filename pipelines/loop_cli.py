@@ -81,14 +81,15 @@ def loop_job(objective: str) -> str:
 
 
 def loop_run_config(base: dict, train: list[str], evals: list[str], objective: str,
-                    start_from: str | None = None) -> dict:
+                    start_from: str | None = None, guards: list[str] | None = None) -> dict:
     """The loop's run config: the file's, with batches, objective (and RL start) set."""
     ops = dict(base.get("ops", {}))
 
     def set_config(op: str, **values) -> None:
         ops[op] = {"config": {**ops.get(op, {}).get("config", {}), **values}}
 
-    batches = {k: v for k, v in (("train_batches", train), ("eval_batches", evals)) if v}
+    batches = {k: v for k, v in (("train_batches", train), ("eval_batches", evals),
+                                 ("guard_batches", guards)) if v}
     set_config("speech_training_set", **batches)
     if objective in RL_OBJECTIVES:
         set_config("whisper_rl_model", objective=objective,
@@ -122,7 +123,7 @@ LOOP_RECORD = "loops"  # the warehouse report folder keeping each loop's job and
 
 def run_loop(train: list[str], evals: list[str], objective: str, config_file: Path | None,
              relabel: bool, instance_factory: Callable, run_job: Callable,
-             start_from: str | None = None) -> None:
+             start_from: str | None = None, guards: list[str] | None = None) -> None:
     from pipelines.partitions import BATCHES, new_loop
     from resources.warehouse import Warehouse
 
@@ -131,7 +132,9 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
     train = train or warehouse.batches_holding(SPEECH.media_table, "train")
     evals = evals or warehouse.batches_holding(SPEECH.media_table, "eval")
     instance = instance_factory()
-    missing = [b for b in train + evals if not instance.has_dynamic_partition(BATCHES, b)]
+    guards = guards or warehouse.batches_holding(SPEECH.media_table, "guard")
+    missing = [b for b in train + evals + guards
+               if not instance.has_dynamic_partition(BATCHES, b)]
     if missing:
         raise click.ClickException(f"Batches not registered: {', '.join(missing)}. Register "
                                    "them with `rlfoundry ingest PATH --batch NAME`.")
@@ -139,12 +142,13 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
         click.echo(f"\n### labeling train batch {batch} ({LABEL_JOB})")
         run_job(LABEL_JOB, batch, None)
     job = loop_job(objective)
-    config = loop_run_config(base, train, evals, objective, start_from)
+    config = loop_run_config(base, train, evals, objective, start_from, guards)
     loop = new_loop(instance, FAMILY)
     warehouse.write_output(LOOP_RECORD, loop, {"job": job, "objective": objective,
                                                "run_config": config})
     click.echo(f"\n### {job} ({objective}), loop {loop}: train on "
                f"{train or 'every train batch'}, evaluate on {evals or 'every eval batch'}"
+               + (f", guard {guards}" if guards else "") +
                f"\n(if it is interrupted: `rlfoundry run --resume {loop}`)")
     _run_loop_job(warehouse, run_job, job, loop, config)
 
@@ -216,6 +220,10 @@ def _print_outcome(evaluation: dict) -> None:
     """The comparison table and the promotion decision of this run's evaluation."""
     click.echo("\n" + evaluation["table"])
     decision = evaluation["decision"]
+    for guard in decision.get("guards", []):
+        click.echo(("  ok  " if guard["passed"] else "  REGRESSES  ") + guard["reason"])
+    if decision.get("selection"):
+        click.echo(f"candidate {decision['selection']}")
     verdict = "PROMOTED" if decision["passed"] else "NOT PROMOTED"
     click.echo(f"\n{verdict} {evaluation['models']['candidate']['model_id']}: "
                f"{decision['reason']}")

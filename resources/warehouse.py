@@ -63,7 +63,9 @@ from resources.processes import host_label, is_running, this_process
 PARTITION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
-ROLES = ("train", "eval")
+# train: the loop trains on it; eval: held out, the gate's target; guard: held out, speech
+# the loop must not forget (e.g. real, clean recordings), each with its own tolerance
+ROLES = ("train", "eval", "guard")
 
 # the warehouse root when `Warehouse.root` is empty: a local path or an fsspec URL
 WAREHOUSE_ENV = "RLFOUNDRY_WAREHOUSE"

@@ -44,7 +44,7 @@ def test_new_manifests_become_batches_with_runs_once(inbox, warehouse):
         assert _runs(result) == {("speech_data", "calls"), ("ingest", "dev")}
         (request,) = result.dynamic_partitions_requests
         assert sorted(request.partition_keys) == ["calls", "dev"]
-        assert warehouse.batches_by_role() == {"train": ["calls"], "eval": ["dev"]}
+        assert warehouse.batches_by_role() == {"train": ["calls"], "eval": ["dev"], "guard": []}
         again = _tick(instance, warehouse, result.cursor)
         assert again.run_requests == [] and "no new manifests" in again.skip_reason.skip_message
 

@@ -42,7 +42,7 @@ def test_reingesting_keeps_the_role_and_refuses_another_source_without_replace(h
     assert again.exit_code == 0, again.output
     assert "batch dev exists (2 audio_clips, role eval)" in again.output
     warehouse = Warehouse()
-    assert warehouse.batches_by_role() == {"train": [], "eval": ["dev"]}
+    assert warehouse.batches_by_role() == {"train": [], "eval": ["dev"], "guard": []}
 
     refused = _run("ingest", other, "--batch", "dev")
     assert refused.exit_code == 1

@@ -116,7 +116,8 @@ def test_run_labels_trains_evaluates_and_promotes_a_users_batches(
     config.write_text(json.dumps({"ops": {
         "whisper_sft_model": {"config": {"max_steps": 1, "batch_size": 2, "warmup_steps": 0}},
         "whisper_preference_model": {"config": {"max_steps": 1, "batch_size": 2}},
-        "asr_eval": {"config": {"group_by": ["accent"], "max_wer_increase": 100.0}}}}))
+        "asr_eval": {"config": {"group_by": ["accent"], "max_wer_increase": 100.0,
+                                "candidate": "preference"}}}}))
     out = invoke("run", "--train", "calls", "--eval", "held-out", "--config", config)
     assert "### labeling train batch calls (speech_data)" in out
     assert "PROMOTED dpo-" in out and "baseline WER" in out
@@ -127,7 +128,7 @@ def test_run_labels_trains_evaluates_and_promotes_a_users_batches(
 
     stages = sorted((m["stage"], m["champion"]) for m in ModelRegistry().all_models("asr"))
     assert stages == [("dpo", True), ("sft", False)]
-    assert warehouse.batches_by_role() == {"train": ["calls"], "eval": ["held-out"]}
+    assert warehouse.batches_by_role() == {"train": ["calls"], "eval": ["held-out"], "guard": []}
     # a labeled batch is not labeled again unless asked
     from dagster import DagsterInstance
 

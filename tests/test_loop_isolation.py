@@ -64,7 +64,8 @@ def _loop_config(path: Path, sft_steps: int, tolerance: float, save_every: int =
         "whisper_sft_model": {"config": {"max_steps": sft_steps, "batch_size": 2,
                                          "warmup_steps": 0, "save_every": save_every}},
         "whisper_preference_model": {"config": {"max_steps": 1, "batch_size": 2}},
-        "asr_eval": {"config": {"group_by": ["accent"], "max_wer_increase": tolerance}}}}))
+        "asr_eval": {"config": {"group_by": ["accent"], "max_wer_increase": tolerance,
+                                "candidate": "preference"}}}}))
     return path
 
 

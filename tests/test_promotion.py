@@ -58,33 +58,52 @@ def test_comparison_table_has_one_column_per_model_and_the_change(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def _trained(warehouse, registry, asset, model_id, checkpoint, base):
+def _trained(warehouse, registry, asset, model_id, checkpoint, base, loop="asr-l1"):
     registry.record("asr", model_id=model_id, stage=model_id.split("-")[0],
                     checkpoint=str(checkpoint), base_model=str(base), train_batches=["b"],
                     config={})
-    warehouse.write_output(asset, "asr-l1", {"model_id": model_id, "checkpoint": str(checkpoint),
-                                             "base_model": str(base)})
+    warehouse.write_output(asset, loop, {"model_id": model_id, "checkpoint": str(checkpoint),
+                                         "base_model": str(base)})
+
+
+def test_every_model_a_loop_trained_is_evaluated_and_competes(warehouse, registry, tmp_path):
+    """SFT then DPO in one loop: both are shown, both compete (candidate 'best'), unless one
+    stage is named."""
+    from assets.speech.promotion import _contenders
+    from resources.model_hub import ModelHub
+
+    hub = ModelHub(baseline_asr=str(tmp_path))
+    base, sft, dpo = str(tmp_path), tmp_path / "sft", tmp_path / "dpo"
+    _trained(warehouse, registry, "whisper_sft_model", "sft-1", sft, base)
+    _trained(warehouse, registry, "whisper_preference_model", "dpo-1", dpo, sft)
+    models, trained = _contenders("best", "asr-l1", warehouse, registry, hub)
+    assert list(models) == ["incumbent", "sft", "preference"] and trained == ["sft", "preference"]
+    assert models["incumbent"] == {"model_id": "baseline", "checkpoint": base}
+    models, trained = _contenders("preference", "asr-l1", warehouse, registry, hub)
+    assert list(models) == ["incumbent", "sft", "preference"] and trained == ["preference"]
+    with pytest.raises(FileNotFoundError, match="whisper_rl_model"):
+        _contenders("rl", "asr-l1", warehouse, registry, hub)
+    with pytest.raises(ValueError, match="'best' or one of"):
+        _contenders("dpo", "asr-l1", warehouse, registry, hub)
 
 
 def test_the_eval_shows_the_model_an_rl_candidate_started_from(warehouse, registry, tmp_path):
-    """GRPO from DPO: the table has the DPO model too, so 'lowered WER from its start' shows."""
+    """GRPO in its own loop from an earlier loop's DPO: the table has the DPO model too, so
+    'lowered WER from its start' shows."""
     from assets.speech.promotion import _contenders
     from resources.model_hub import ModelHub
 
     hub = ModelHub(baseline_asr=str(tmp_path))
     base = str(tmp_path)  # the hub's baseline: the incumbent until something is promoted
     sft, dpo, rl = (tmp_path / n for n in ("sft", "dpo", "rl"))
-    _trained(warehouse, registry, "whisper_sft_model", "sft-1", sft, base)
-    _trained(warehouse, registry, "whisper_preference_model", "dpo-1", dpo, sft)
+    _trained(warehouse, registry, "whisper_sft_model", "sft-1", sft, base, loop="asr-l0")
+    _trained(warehouse, registry, "whisper_preference_model", "dpo-1", dpo, sft, loop="asr-l0")
     _trained(warehouse, registry, "whisper_rl_model", "grpo-1", rl, dpo)
-    models = _contenders("rl", "asr-l1", warehouse, registry, hub)
-    assert list(models) == ["incumbent", "sft", "start", "candidate"]
+    models, trained = _contenders("best", "asr-l1", warehouse, registry, hub)
+    assert list(models) == ["incumbent", "start", "rl"] and trained == ["rl"]
     assert models["start"] == {"model_id": "dpo-1", "checkpoint": str(dpo)}
-    assert models["candidate"] == {"model_id": "grpo-1", "checkpoint": str(rl)}
-    # from SFT, or a DPO candidate from SFT: the start is already a column
-    _trained(warehouse, registry, "whisper_rl_model", "grpo-2", rl, sft)
-    columns = {c: list(_contenders(c, "asr-l1", warehouse, registry, hub))
-               for c in ("rl", "preference", "sft")}
-    assert columns == {"rl": ["incumbent", "sft", "candidate"],
-                       "preference": ["incumbent", "sft", "candidate"],
-                       "sft": ["incumbent", "candidate"]}
+    assert models["rl"] == {"model_id": "grpo-1", "checkpoint": str(rl)}
+    # GRPO from the baseline: its start is already the incumbent's column
+    _trained(warehouse, registry, "whisper_rl_model", "grpo-2", rl, base)
+    models, _ = _contenders("best", "asr-l1", warehouse, registry, hub)
+    assert list(models) == ["incumbent", "rl"]

@@ -90,7 +90,8 @@ def _loop_config(tolerance: float) -> dict:
     return {"ops": {
         "whisper_sft_model": {"config": {"max_steps": 2, "batch_size": 2, "warmup_steps": 0}},
         "whisper_preference_model": {"config": {"max_steps": 2, "batch_size": 2, "beta": 0.5}},
-        "asr_eval": {"config": {"group_by": ["accent"], "max_wer_increase": tolerance}},
+        "asr_eval": {"config": {"group_by": ["accent"], "max_wer_increase": tolerance,
+                                "candidate": "preference"}},
     }}
 
 
@@ -124,7 +125,7 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse, re
     assert not registry.get(sft["model_id"])["promoted"]
     WhisperForConditionalGeneration.from_pretrained(row["checkpoint"])
     rows = warehouse.fetch("SELECT DISTINCT eval_name FROM asr_eval WHERE batch = 'dev'")
-    assert {r[0] for r in rows} == {"incumbent", "sft", "candidate"}
+    assert {r[0] for r in rows} == {"incumbent", "sft", "preference"}
 
     # round 2: the promoted model relabels the train batch; its worst clips become hard negatives
     assert registry.current_round("asr") == 2
@@ -162,6 +163,42 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse, re
     assert registry.get(sft["model_id"])["incumbent"] == "baseline"
     promoted_now = registry.champion("asr")
     assert promoted_now["stage"] == "grpo" and promoted_now["round"] == 2
+
+
+def test_the_best_trained_model_competes_and_a_guard_regression_blocks_it(
+        loop_env, warehouse, registry, tmp_path):
+    instance, resources = loop_env
+    real = _clips(tmp_path, "real", ["good evening", "the mat"], [{}])
+    warehouse.write_partition("audio_clips", "real", real)
+    warehouse.register_batch("real", tmp_path, role="guard")
+    instance.add_dynamic_partitions(BATCHES, ["real"])
+    config = _loop_config(tolerance=100.0)
+    config["ops"]["asr_eval"]["config"] = {"group_by": ["accent"], "max_wer_increase": 100.0,
+                                           "guard_max_wer_increase": -1.0}  # impossible
+    result = materialize(LOOP, instance=instance, resources=resources, partition_key="asr-l1",
+                         run_config=config, raise_on_error=False)
+    assert not result.success and registry.champion("asr") is None
+    assert _meta(result, "speech_training_set")["guard_clips"] == 2
+    decision = warehouse.read_output("asr_eval", "asr-l1")["decision"]
+    assert not decision["passed"] and "refused: it regresses on guard real: WER" in (
+        decision["reason"])
+    assert "every model regresses on a guard batch" in decision["selection"]
+    assert [g["batch"] for g in decision["guards"]] == ["real"]
+    # a realistic tolerance: the lowest-WER model of the two this loop trained competes
+    config["ops"]["asr_eval"]["config"]["guard_max_wer_increase"] = 100.0
+    again = materialize([asr_eval, promoted_model, asr_eval_candidate_not_worse],
+                        instance=instance, resources=resources, partition_key="asr-l1",
+                        run_config={"ops": {"asr_eval": config["ops"]["asr_eval"]}})
+    assert again.success
+    evaluation = warehouse.read_output("asr_eval", "asr-l1")
+    wers = {evaluation["models"][s]["model_id"]: evaluation["reports"][
+        evaluation["models"][s]["model_id"]]["overall"]["wer"] for s in ("sft", "preference")}
+    best = min(wers, key=lambda m: (round(wers[m], 9), m.startswith("dpo")))
+    assert evaluation["models"]["candidate"]["model_id"] == best
+    assert registry.champion("asr")["model_id"] == best
+    assert evaluation["decision"]["selection"].startswith(f"{best}: lowest eval WER")
+    guard_rows = warehouse.fetch("SELECT DISTINCT eval_name FROM asr_eval WHERE batch='real'")
+    assert {r[0] for r in guard_rows} == {"incumbent", "sft", "preference"}
 
 
 def test_a_worse_candidate_is_blocked_and_never_promoted(loop_env, warehouse, registry):

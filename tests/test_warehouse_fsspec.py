@@ -135,7 +135,7 @@ def test_quarantine_is_replaced_per_asset_and_partition(warehouse):
 def test_batch_registry_round_trip_and_missing_batch_message(warehouse, tmp_path):
     warehouse.register_batch("b1", tmp_path, role="eval")
     assert warehouse.batch_source("b1")["source_kind"] == "folder"
-    assert warehouse.batches_by_role() == {"train": [], "eval": ["b1"]}
+    assert warehouse.batches_by_role() == {"train": [], "eval": ["b1"], "guard": []}
     with pytest.raises(LookupError, match="rlfoundry ingest PATH --batch nope"):
         warehouse.batch_source("nope")
 

@@ -15,7 +15,9 @@ advances when it passed.
 
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -39,20 +41,34 @@ from resources.warehouse import Warehouse
 from training.data.training_set import read_jsonl
 from training.eval import cache as eval_cache
 from training.eval.evaluate import evaluate_clips
-from training.eval.promotion import comparison_table, decide, plot_comparison
+from training.eval.promotion import comparison_table, decide, plot_comparison, with_choice
 from training.eval.report import grouped_scores
+from training.eval.selection import choose, guard_results
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
 
 class LoopEvalConfig(Config):
-    candidate: str = Field("preference", description="Which trained model competes for "
-                           "promotion: 'preference' (DPO/MPO), 'rl' (GRPO/MWER) or 'sft'.")
+    candidate: str = Field("best", description="Which trained model competes for promotion: "
+                           "'best' = every model this loop trained, the one with the lowest "
+                           "eval WER among those that do not regress on a guard batch; or one "
+                           "stage: 'sft', 'preference' (DPO/MPO), 'rl' (GRPO/MWER).")
     group_by: list[str] = Field(default_factory=lambda: ["accent", "snr_db"],
                                 description="Tags to report WER/CER per value of.")
     batch_size: int = Field(8, description="Clips per forward pass.")
     max_wer_increase: float = Field(0.0, description="Tolerance: the candidate passes when its "
                                     "WER is at most the incumbent's plus this (a fraction).")
+    guard_max_wer_increase: float = Field(0.005, description="Tolerance on each guard batch: "
+                                          "a model whose WER there exceeds the incumbent's by "
+                                          "more than this (a fraction: 0.005 = half a point) "
+                                          "regresses, and is not promoted.")
+    guard_tolerances: dict[str, float] = Field(default_factory=dict, description="Tolerances "
+                                               "of single guard batches, overriding "
+                                               "guard_max_wer_increase: {batch: fraction}.")
+
+
+STAGES = {"sft": "whisper_sft_model", "preference": "whisper_preference_model",
+          "rl": "whisper_rl_model"}  # a loop's trained models, in training order
 
 
 @asset(group_name="evaluation", partitions_def=loops, pool="gpu",
@@ -63,98 +79,148 @@ def asr_eval(
     context: AssetExecutionContext, config: LoopEvalConfig, warehouse: Warehouse,
     model_hub: ModelHub, model_registry: ModelRegistry,
 ) -> MaterializeResult:
-    """WER/CER of incumbent, SFT and candidate on the eval batches, per group; the decision."""
+    """WER/CER of the incumbent and of every model the loop trained on the eval batches, per
+    group, and on the guard batches; the candidate chosen among them and the decision."""
     loop = context.partition_key
     snap = warehouse.read_output("speech_training_set", loop)
-    clips = [{**c, "tags": json.loads(c["tags"])} for c in read_jsonl(f"{snap['dir']}/eval.jsonl")]
-    models = _contenders(config.candidate, loop, warehouse, model_registry, model_hub)
-    now, reports, reused = datetime.now(UTC), {}, []
-    round_ = model_registry.current_round(SPEECH.family)
-    cache = warehouse.report_dir("asr_eval", "transcripts")
-    for label, entry in models.items():
-        key = eval_cache.cache_key(entry["checkpoint"], clips, batch_size=config.batch_size,
-                                   device=model_hub.device)
-        utterances = eval_cache.load(cache, key)
-        if utterances is None:
-            asr = model_hub.load_asr(entry["checkpoint"])
-            result = evaluate_clips(asr, clips, load_audio_16k, config.group_by,
-                                    batch_size=config.batch_size,
-                                    progress=progress_logger(context, f"{label} evaluated"))
-            utterances = result.utterances
-            if not result.failures:
-                eval_cache.save(cache, key, utterances)
-        else:
-            reused.append(entry["model_id"])
-            context.log.info(f"{label} {entry['model_id']}: transcripts of these clips by this "
-                             "checkpoint reused from an earlier evaluation")
-        _write_rows(warehouse, utterances, clips, label, entry["model_id"], loop, now, round_)
-        reports[label] = grouped_scores(utterances, config.group_by)
-    decision = decide(reports["candidate"], reports["incumbent"], config.max_wer_increase)
-    for label in ("sft", "candidate"):
-        # the SFT model's row keeps the scores of the loop it was trained in: a later RL run
-        # that shows it again as a column must not rewrite whom it competed against
-        if label in models and (label == "candidate" or _unscored(
-                model_registry.get(models[label]["model_id"]))):
-            model_registry.update(models[label]["model_id"],
-                                  eval_wer=reports[label].overall.wer,
-                                  eval_cer=reports[label].overall.cer,
-                                  incumbent=models["incumbent"]["model_id"],
-                                  incumbent_wer=decision.incumbent_wer)
-    named = {_label(lbl, models[lbl]): r for lbl, r in reports.items()}
+    clips, guard = _clips(snap, "eval"), _clips(snap, "guard")
+    models, trained = _contenders(config.candidate, loop, warehouse, model_registry, model_hub)
+    score = _Scorer(context, config, model_hub, warehouse, loop, model_registry)
+    reports = {label: score(label, entry, clips) for label, entry in models.items()}
+    guard_wers = {label: score.per_batch(label, entry, guard) for label, entry in models.items()
+                  if guard}
+    ids = {models[t]["model_id"]: t for t in trained}
+    choice = choose({m: reports[t].overall.wer for m, t in ids.items()}, {
+        m: guard_results(guard_wers[t], guard_wers["incumbent"], config.guard_max_wer_increase,
+                         config.guard_tolerances) for m, t in ids.items()} if guard else None)
+    stage = ids[choice.stage]
+    decision = with_choice(decide(reports[stage], reports["incumbent"], config.max_wer_increase),
+                           replace(choice, stage=stage))
+    _record_scores(model_registry, models, stage, reports, decision)
+    order = [lbl for lbl in models if lbl != stage] + [stage]  # the candidate last: Δ column
+    named = {_label(lbl, models[lbl]): reports[lbl] for lbl in order}
+    models = {**{lbl: models[lbl] for lbl in order}, "candidate": models[stage]}
     out = warehouse.report_dir("asr_eval", loop)
     png = plot_comparison(named, out / "wer_comparison.png")
     table = comparison_table(named)
     (out / "comparison.txt").write_text(table + "\n")
     payload = {"decision": decision.to_dict(), "models": models, "snapshot": snap["dir"],
                "eval_batches": snap["eval_batches"],
+               "guard_batches": snap.get("guard_batches", []),
                "reports": {lbl: r.to_dict() for lbl, r in named.items()}}
     (out / "report.json").write_text(json.dumps(payload, indent=2))
     warehouse.write_output("asr_eval", loop, {**payload, "report": str(out / "report.json"),
                                               "table": table})
-    context.log.info("\n" + table + "\n" + decision.reason)
+    context.log.info("\n" + table + "\n" + decision.selection + "\n" + decision.reason)
     return MaterializeResult(metadata={
+        "candidate": MetadataValue.text(models["candidate"]["model_id"]),
+        "why_this_candidate": MetadataValue.text(decision.selection),
         "candidate_wer": round(decision.candidate_wer, 4),
         "incumbent_wer": round(decision.incumbent_wer, 4),
         "wer_delta": round(decision.wer_delta, 4),
         "deletion_rate_delta": round(decision.deletion_rate_delta, 4),
         "decision": MetadataValue.text(decision.reason),
+        "guards": MetadataValue.json(list(decision.guards)),
         "table": MetadataValue.md(comparison_table(named, markdown=True)),
         "wer_by_group": png_markdown(png, "WER per group"),
         "report": MetadataValue.path(str(out / "report.json")),
-        "transcripts_reused": MetadataValue.json(reused),
+        "transcripts_reused": MetadataValue.json(score.reused),
     })
 
 
-CANDIDATES = {"preference": "whisper_preference_model", "rl": "whisper_rl_model",
-              "sft": "whisper_sft_model"}
+def _clips(snap: dict, name: str) -> list[dict]:
+    """The snapshot's eval or guard clips, tags parsed (none: a snapshot without guards)."""
+    path = Path(snap["dir"]) / f"{name}.jsonl"
+    if not path.is_file():
+        return []
+    return [{**c, "tags": json.loads(c["tags"])} for c in read_jsonl(path)]
+
+
+class _Scorer:
+    """Transcribes clips with a model (or reuses its cached transcripts of them), writes the
+    per-utterance rows into `asr_eval`, and scores them."""
+
+    def __init__(self, context, config: LoopEvalConfig, model_hub: ModelHub,
+                 warehouse: Warehouse, loop: str, registry: ModelRegistry) -> None:
+        self.context, self.config, self.hub, self.warehouse = context, config, model_hub, warehouse
+        self.loop, self.now = loop, datetime.now(UTC)
+        self.round = registry.current_round(SPEECH.family)
+        self.cache = warehouse.report_dir("asr_eval", "transcripts")
+        self.reused: list[str] = []
+
+    def __call__(self, label: str, entry: dict, clips: list[dict]):
+        return grouped_scores(self.transcripts(label, entry, clips), self.config.group_by)
+
+    def per_batch(self, label: str, entry: dict, clips: list[dict]) -> dict[str, float]:
+        """Pooled WER per batch of `clips` (the guard batches)."""
+        utterances = self.transcripts(label, entry, clips)
+        batch_of = {c["clip_id"]: c["batch"] for c in clips}
+        return {batch: grouped_scores([u for u in utterances if batch_of[u["clip_id"]] == batch],
+                                      []).overall.wer
+                for batch in sorted(set(batch_of.values()))}
+
+    def transcripts(self, label: str, entry: dict, clips: list[dict]) -> list[dict]:
+        key = eval_cache.cache_key(entry["checkpoint"], clips, batch_size=self.config.batch_size,
+                                   device=self.hub.device)
+        utterances = eval_cache.load(self.cache, key)
+        if utterances is None:
+            asr = self.hub.load_asr(entry["checkpoint"])
+            result = evaluate_clips(asr, clips, load_audio_16k, self.config.group_by,
+                                    batch_size=self.config.batch_size,
+                                    progress=progress_logger(self.context, f"{label} evaluated"))
+            utterances = result.utterances
+            if not result.failures:
+                eval_cache.save(self.cache, key, utterances)
+        else:
+            self.reused.append(entry["model_id"])
+            self.context.log.info(f"{label} {entry['model_id']}: transcripts of these clips by "
+                                  "this checkpoint reused from an earlier evaluation")
+        _write_rows(self.warehouse, utterances, clips, label, entry["model_id"], self.loop,
+                    self.now, self.round)
+        return utterances
+
+
+def _record_scores(registry: ModelRegistry, models: dict, stage: str, reports: dict,
+                   decision) -> None:
+    """Eval WER/CER on the registry row of each trained model evaluated here. A model scored
+    in an earlier loop keeps those scores, unless it is this loop's candidate."""
+    for label in (s for s in STAGES if s in models):
+        if label == stage or _unscored(registry.get(models[label]["model_id"])):
+            registry.update(models[label]["model_id"], eval_wer=reports[label].overall.wer,
+                            eval_cer=reports[label].overall.cer,
+                            incumbent=models["incumbent"]["model_id"],
+                            incumbent_wer=decision.incumbent_wer)
 
 
 def _contenders(candidate: str, loop: str, warehouse: Warehouse, registry: ModelRegistry,
-                model_hub: ModelHub) -> dict[str, dict]:
-    """incumbent, sft (when this loop trained one), start (the candidate's starting model,
-    when neither of those) and candidate: {label: {model_id, checkpoint}}, in the table's
-    column order."""
-    if candidate not in CANDIDATES:
-        raise ValueError(f"candidate must be one of {list(CANDIDATES)}, got {candidate!r}")
+                model_hub: ModelHub) -> tuple[dict[str, dict], list[str]]:
+    """The models to evaluate, {label: {model_id, checkpoint}}: the incumbent, each model this
+    loop trained (by stage), and a trained model's starting point when it is none of those
+    ('start', e.g. the DPO model GRPO started from); and the stages that compete."""
+    if candidate != "best" and candidate not in STAGES:
+        raise ValueError(f"candidate must be 'best' or one of {list(STAGES)}, got {candidate!r}")
     promoted = registry.champion(SPEECH.family)
     baseline = model_hub.resolve(None)
-    incumbent = ({"model_id": promoted["model_id"], "checkpoint": promoted["checkpoint"]}
-                 if promoted else {"model_id": "baseline", "checkpoint": baseline})
-    out = {"incumbent": incumbent}
-    sft = _output(warehouse, "whisper_sft_model", loop)
-    if sft and candidate != "sft":
-        out["sft"] = sft
-    source = CANDIDATES[candidate]
-    chosen = _output(warehouse, source, loop)
-    if chosen is None:
+    out = {"incumbent": ({"model_id": promoted["model_id"], "checkpoint": promoted["checkpoint"]}
+                         if promoted else {"model_id": "baseline", "checkpoint": baseline})}
+    starts = []
+    for stage, asset_name in STAGES.items():
+        entry = _output(warehouse, asset_name, loop)
+        if entry is not None:
+            starts.append(entry.pop("base_model", None))
+            out[stage] = entry
+    trained = [s for s in STAGES if s in out and candidate in ("best", s)]
+    if not trained:
+        wanted = STAGES[candidate] if candidate != "best" else " or ".join(STAGES.values())
         raise FileNotFoundError(f"Loop {loop!r} has no trained candidate: materialize "
-                                f"{source} for it first.")
-    start = chosen.pop("base_model", None)
-    if start and start not in {m["checkpoint"] for m in out.values()}:
-        out["start"] = {"model_id": _model_id_of(registry, start, baseline),
-                        "checkpoint": start}
-    out["candidate"] = chosen
-    return out
+                                f"{wanted} for it first.")
+    start = next((s for s in starts if s and s not in {m["checkpoint"] for m in out.values()}),
+                 None)
+    if start:
+        out = {"incumbent": out.pop("incumbent"),
+               "start": {"model_id": _model_id_of(registry, start, baseline),
+                         "checkpoint": start}, **out}
+    return out, trained
 
 
 def _model_id_of(registry: ModelRegistry, checkpoint: str, baseline: str) -> str:

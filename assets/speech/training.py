@@ -57,6 +57,9 @@ class TrainingSetConfig(Config):
                                     "evaluate on; empty = every 'eval' batch that holds audio.")
     eval_splits: list[str] = Field(default_factory=list, description="Only eval clips whose "
                                    "`split` tag is one of these; empty = all.")
+    guard_batches: list[str] = Field(default_factory=list, description="Held-out batches a "
+                                     "candidate must not get worse on (e.g. real, clean "
+                                     "speech); empty = every 'guard' batch that holds audio.")
 
 
 @asset(group_name="training", partitions_def=loops,
@@ -67,29 +70,19 @@ class TrainingSetConfig(Config):
 def speech_training_set(
     context: AssetExecutionContext, config: TrainingSetConfig, warehouse: Warehouse,
 ) -> MaterializeResult:
-    """The rows one loop run uses: verified transcripts and pairs (train), labeled clips (eval)."""
+    """The rows one loop run uses: verified transcripts and pairs (train), labeled clips
+    (eval, and the guard batches a candidate must not get worse on)."""
     roles = warehouse.batches_by_role()
-    train = config.train_batches or warehouse.batches_holding(SPEECH.media_table, "train")
-    evals = config.eval_batches or warehouse.batches_holding(SPEECH.media_table, "eval")
-    check_selection(train, evals, [b for bs in roles.values() for b in bs])
+    train, evals, guards = (getattr(config, f"{role}_batches")
+                            or warehouse.batches_holding(SPEECH.media_table, role)
+                            for role in ("train", "eval", "guard"))
+    check_selection(train, evals, [b for bs in roles.values() for b in bs], guards)
     stale = stale_labels(warehouse, SPEECH.media_table, SPEECH.label_tables, train)
     if stale:
         raise TrainingSetError(stale_message(stale, SPEECH.label_job))
-    params = {"batches": train}
-    sft = warehouse.fetch_dicts(sql.load("queries/sft_rows"), params)
-    pairs = warehouse.fetch_dicts(sql.load("queries/pairs_for_batches"), params)
-    eval_clips = warehouse.fetch_dicts(sql.load("queries/eval_clips"),
-                                       {"batches": evals, "splits": config.eval_splits})
-    if not sft:
-        raise TrainingSetError(f"Train batches {train} have no clips with transcripts: "
-                               "ingest them first (`rlfoundry ingest PATH --batch NAME`).")
-    if not eval_clips:
-        where = f" in splits {config.eval_splits}" if config.eval_splits else ""
-        raise TrainingSetError(f"Eval batches {evals} have no labeled clips{where}: "
-                               "ingest them first.")
     out = warehouse.report_dir("speech_training_set", context.partition_key)
-    snap = write_snapshot(out, train_batches=train, eval_batches=evals, sft=sft, pairs=pairs,
-                          eval_clips=eval_clips)
+    snap = write_snapshot(out, train_batches=train, eval_batches=evals, guard_batches=guards,
+                          **_rows(warehouse, config, train, evals, guards))
     unlabeled = [b for b in snap["per_batch"]["sft"] if b not in snap["per_batch"]["pairs"]]
     if unlabeled:
         context.log.warning(f"Train batches without preference pairs (SFT only): {unlabeled}; "
@@ -98,12 +91,36 @@ def speech_training_set(
     return MaterializeResult(metadata={
         "train_batches": MetadataValue.json(train), "eval_batches": MetadataValue.json(evals),
         "sft_rows": snap["counts"]["sft"], "pairs": snap["counts"]["pairs"],
-        "eval_clips": snap["counts"]["eval"],
+        "eval_clips": snap["counts"]["eval"], "guard_clips": snap["counts"]["guard"],
         "without_pairs": MetadataValue.json(unlabeled),
         "per_batch": MetadataValue.json(snap["per_batch"]),
         "curriculum_buckets": MetadataValue.json(snap["buckets"]),
         "snapshot": MetadataValue.path(snap["dir"]),
     })
+
+
+def _rows(warehouse: Warehouse, config: TrainingSetConfig, train: list[str], evals: list[str],
+          guards: list[str]) -> dict[str, list[dict]]:
+    """The snapshot's rows, or a TrainingSetError saying what is missing."""
+    params = {"batches": train}
+    rows = {"sft": warehouse.fetch_dicts(sql.load("queries/sft_rows"), params),
+            "pairs": warehouse.fetch_dicts(sql.load("queries/pairs_for_batches"), params),
+            "eval_clips": warehouse.fetch_dicts(sql.load("queries/eval_clips"), {
+                "batches": evals, "splits": config.eval_splits}),
+            "guard_clips": warehouse.fetch_dicts(sql.load("queries/eval_clips"), {
+                "batches": guards, "splits": []})}
+    if not rows["sft"]:
+        raise TrainingSetError(f"Train batches {train} have no clips with transcripts: "
+                               "ingest them first (`rlfoundry ingest PATH --batch NAME`).")
+    if not rows["eval_clips"]:
+        where = f" in splits {config.eval_splits}" if config.eval_splits else ""
+        raise TrainingSetError(f"Eval batches {evals} have no labeled clips{where}: "
+                               "ingest them first.")
+    empty = sorted(set(guards) - {r["batch"] for r in rows["guard_clips"]})
+    if empty:
+        raise TrainingSetError(f"Guard batches {empty} have no labeled clips: ingest them "
+                               "with transcripts, or drop them from guard_batches.")
+    return rows
 
 
 @asset(group_name="training", partitions_def=loops, deps=["speech_training_set"], pool="gpu",

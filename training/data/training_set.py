@@ -3,7 +3,8 @@
 A run of the speech loop spans several batch partitions (train on some, evaluate
 on others), so it first freezes their rows into one folder: ``sft.jsonl``
 (verified transcripts), ``pairs.jsonl`` (preference pairs, TRL's shape) and
-``eval.jsonl`` (labeled eval clips), plus ``snapshot.json`` saying which batches
+``eval.jsonl`` (labeled eval clips), ``guard.jsonl`` (labeled clips of the guard
+batches, which a candidate must not get worse on), plus ``snapshot.json`` saying which batches
 and how many rows of each went in. Every model trained from the snapshot records
 it, so a checkpoint can always be traced to its data.
 
@@ -14,7 +15,7 @@ Example:
     ...     sft=[{"batch": "b1", "clip_id": "c1", "audio": "/a.wav", "text": "hi"}],
     ...     pairs=[], eval_clips=[{"batch": "dev", "clip_id": "c2", "text": "yo"}])
     >>> snap["counts"]
-    {'sft': 1, 'pairs': 0, 'eval': 1}
+    {'sft': 1, 'pairs': 0, 'eval': 1, 'guard': 0}
     >>> json.loads(open(f"{out}/sft.jsonl").readline())["id"]
     'c1'
 """
@@ -67,7 +68,7 @@ def sft_records(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def check_selection(train_batches: Sequence[str], eval_batches: Sequence[str],
-                    registered: Sequence[str]) -> None:
+                    registered: Sequence[str], guard_batches: Sequence[str] = ()) -> None:
     """Raise TrainingSetError when a selection is empty, unknown or overlapping."""
     if not train_batches:
         raise TrainingSetError("No train batches: name some (train_batches) or register one "
@@ -75,7 +76,8 @@ def check_selection(train_batches: Sequence[str], eval_batches: Sequence[str],
     if not eval_batches:
         raise TrainingSetError("No eval batches: name some (eval_batches) or register one with "
                                "`rlfoundry ingest PATH --batch NAME --role eval`.")
-    unknown = sorted((set(train_batches) | set(eval_batches)) - set(registered))
+    unknown = sorted((set(train_batches) | set(eval_batches) | set(guard_batches))
+                     - set(registered))
     if unknown:
         raise TrainingSetError(f"Batches not registered: {', '.join(unknown)}. Register them "
                                "with `rlfoundry ingest PATH --batch NAME`.")
@@ -83,27 +85,36 @@ def check_selection(train_batches: Sequence[str], eval_batches: Sequence[str],
     if both:
         raise TrainingSetError(f"Batches both trained and evaluated on: {', '.join(both)}; "
                                "an eval set must be held out.")
+    guarded = sorted(set(train_batches) & set(guard_batches))
+    if guarded:
+        raise TrainingSetError(f"Batches both trained on and used as guards: "
+                               f"{', '.join(guarded)}; a guard set must be held out.")
 
 
 def write_snapshot(
     out_dir: str | Path, *, train_batches: Sequence[str], eval_batches: Sequence[str],
     sft: Sequence[Mapping[str, Any]], pairs: Sequence[Mapping[str, Any]],
-    eval_clips: Sequence[Mapping[str, Any]],
+    eval_clips: Sequence[Mapping[str, Any]], guard_batches: Sequence[str] = (),
+    guard_clips: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Write the snapshot folder and return `snapshot.json`'s content."""
     out = Path(out_dir)
     write_jsonl(sft_records(sft), out / "sft.jsonl")
     write_jsonl(pairs, out / "pairs.jsonl")
     write_jsonl(eval_clips, out / "eval.jsonl")
+    write_jsonl(guard_clips, out / "guard.jsonl")
     snapshot = {
         "dir": str(out.resolve()),
         "train_batches": list(train_batches),
         "eval_batches": list(eval_batches),
-        "counts": {"sft": len(sft), "pairs": len(pairs), "eval": len(eval_clips)},
+        "guard_batches": list(guard_batches),
+        "counts": {"sft": len(sft), "pairs": len(pairs), "eval": len(eval_clips),
+                   "guard": len(guard_clips)},
         "per_batch": {
             "sft": dict(Counter(r["batch"] for r in sft)),
             "pairs": dict(Counter(r["batch"] for r in pairs)),
             "eval": dict(Counter(r["batch"] for r in eval_clips)),
+            "guard": dict(Counter(r["batch"] for r in guard_clips)),
         },
         "buckets": dict(Counter(r.get("bucket") or "unscored" for r in sft)),
         "created_at": datetime.now(UTC).isoformat(),

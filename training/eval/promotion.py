@@ -23,12 +23,13 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from training.eval.gate import gate
 from training.eval.report import EvalReport, GroupScore
+from training.eval.selection import Choice
 from training.eval.text_table import aligned
 
 
@@ -42,6 +43,9 @@ class PromotionDecision:
     candidate_deletion_rate: float
     incumbent_deletion_rate: float
     reason: str
+    stage: str = ""  # which of the loop's trained models the candidate is (sft, dpo, ...)
+    selection: str = ""  # why that one (training.eval.selection.choose)
+    guards: tuple[dict[str, Any], ...] = ()  # its results on the guard batches
 
     @property
     def wer_delta(self) -> float:
@@ -82,6 +86,18 @@ def decide(candidate: EvalReport, incumbent: EvalReport,
                    tolerance=max_wer_increase, percent=True)
     return PromotionDecision(verdict.passed, cand.wer, inc.wer, deletion_rate(cand),
                              deletion_rate(inc), verdict.reason)
+
+
+def with_choice(decision: PromotionDecision, choice: Choice) -> PromotionDecision:
+    """`decision` on the eval batches, with the chosen stage and why, and the guards' veto:
+    a candidate that regresses on a guard batch does not pass, whatever its eval WER."""
+    regressions = choice.regressions
+    reason = decision.reason
+    if regressions:
+        reason += "; refused: it regresses on " + "; ".join(g.reason for g in regressions)
+    return replace(decision, passed=decision.passed and not regressions, reason=reason,
+                   stage=choice.stage, selection=choice.why,
+                   guards=tuple(g.to_dict() for g in choice.guards))
 
 
 def comparison_rows(reports: Mapping[str, EvalReport]) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ MODULES = [
     "labeling.qc.verdicts", "resources.label_studio", "training.rewards",
     "training.rewards.components", "training.rewards.text", "training.rewards.language",
     "training.rewards.phonemes", "training.rewards.weighting", "training.rewards.composite",
+    "training.rewards.pointing",
     "training.objectives.grpo", "training.objectives.advantages", "training.objectives.mwer",
     "training.monitors", "training.curriculum", "training.eval.promotion",
     "training.data.training_set", "training.data.preference_data", "resources.training_runs",
@@ -23,6 +24,9 @@ MODULES = [
     "training.eval.cache", "training.eval.text_table", "models.roles", "models.loading",
     "models.tiny", "models.vision.captioner", "models.vision.grounding_dino", "models.vision.sam",
     "models.vlm", "models.text_llm", "models.audio_lm", "models.regions", "resources.model_hub",
+    "models.vision.rle",
+    "labeling.image.phrases", "labeling.image.masks", "labeling.image.coco",
+    "labeling.image.points", "labeling.image.verify",
 ]
 
 

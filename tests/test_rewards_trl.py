@@ -49,9 +49,9 @@ def _letters(text: str, voice: str) -> tuple[str, ...]:
     return tuple(text.replace(" ", ""))
 
 
-#: The registry as a task spec would bind it: settings through functools.partial.
+#: The speech rewards as a task spec would bind them: settings through functools.partial.
 FUNCS = {
-    **REWARDS,
+    **{name: REWARDS[name] for name in REWARD_NAMES},
     "gated_accuracy": functools.partial(gated_accuracy, threshold=0.4, failure_penalty=-0.5),
     "accuracy_per": functools.partial(accuracy_per, phonemizer=_letters),
 }
@@ -146,7 +146,7 @@ def test_trls_weighted_sum_is_our_total():
 
 
 def test_registry_names_every_weighted_component_and_each_has_an_example():
-    assert list(REWARDS) == list(REWARD_NAMES)
+    assert list(REWARDS)[:len(REWARD_NAMES)] == list(REWARD_NAMES)  # speech first, then others
     for name, func in REWARDS.items():
         assert ">>> " in (func.__doc__ or ""), name
 

@@ -20,7 +20,9 @@ One module per kind, every public function re-exported here:
 * :mod:`training.rewards.text`: keyword (entity) recall;
 * :mod:`training.rewards.language`: language match;
 * :mod:`training.rewards.phonemes`: phoneme error rate via espeak-ng;
-* :mod:`training.rewards.weighting`: the WER gate and per-group weights.
+* :mod:`training.rewards.weighting`: the WER gate and per-group weights;
+* :mod:`training.rewards.pointing`: point in the target's mask (F1 over several) and the point
+  format, for the image pointing task.
 
 The weighted combination of all of them, ``reward_table`` (and ``speech_rewards`` for one
 hypothesis), is in :mod:`training.rewards.composite` (which builds on these, so it is not
@@ -50,11 +52,22 @@ from training.rewards.components import (
 )
 from training.rewards.language import detect_script, language_match
 from training.rewards.phonemes import EspeakNotFoundError, accuracy_per, phoneme_error_rate
+from training.rewards.pointing import (
+    ParsedPoints,
+    decode_rle,
+    encode_rle,
+    parse_points,
+    point_f1,
+    point_format,
+    point_in_mask,
+    to_original,
+)
 from training.rewards.text import keyword_recall, parse_keywords
 from training.rewards.weighting import gated_accuracy, group_weights, weighted
 
-#: Every reward by the name a task spec (and ``RewardWeights``) gives it, in the order of
-#: ``training.rewards.composite.REWARD_NAMES``. Each is ``fn(completions, **columns)``.
+#: Every reward by the name a task spec gives it: speech's first, by their ``RewardWeights``
+#: names in the order of ``training.rewards.composite.REWARD_NAMES``, then pointing's. Each is
+#: ``fn(completions, **columns)``.
 REWARDS: dict[str, Callable[..., list[float | None]]] = {
     "gated_accuracy": gated_accuracy,
     "accuracy_wer": accuracy_wer,
@@ -66,17 +79,22 @@ REWARDS: dict[str, Callable[..., list[float | None]]] = {
     "empty": is_empty,
     "repetition": repetition_ratio,
     "overlong": overlong,
+    "point_in_mask": point_in_mask,
+    "point_format": point_format,
 }
 
 __all__ = [
     "REWARDS",
     "EspeakNotFoundError",
+    "ParsedPoints",
     "accuracy_cer",
     "accuracy_per",
     "accuracy_wer",
     "completion_text",
     "completion_texts",
+    "decode_rle",
     "detect_script",
+    "encode_rle",
     "gated_accuracy",
     "group_weights",
     "hallucination_ratio",
@@ -86,8 +104,13 @@ __all__ = [
     "length_ratio",
     "overlong",
     "parse_keywords",
+    "parse_points",
     "phoneme_error_rate",
+    "point_f1",
+    "point_format",
+    "point_in_mask",
     "repetition_ratio",
     "reward_components",
+    "to_original",
     "weighted",
 ]

@@ -133,8 +133,13 @@ def plan_split(
     if reps < 1 or len(sentences) > n_clips:
         raise ValueError(f"{split}: {n_clips} clips cannot cover {len(cells)} cells")
     chosen_cells = cells * reps + [cells[i] for i in rng.permutation(len(cells))[:rest]]
-    extra = rng.choice(len(sentences), size=n_clips - len(sentences), replace=False)
-    sent_idx = list(range(len(sentences))) + [int(i) for i in extra]
+    need = n_clips - len(sentences)
+    if need <= len(sentences):  # the committed sample's draw
+        extra = [int(i) for i in rng.choice(len(sentences), size=need, replace=False)]
+    else:  # a larger set: whole passes over the sentences, each shuffled
+        extra = [int(i) for _ in range(-(-need // len(sentences)))
+                 for i in rng.permutation(len(sentences))][:need]
+    sent_idx = list(range(len(sentences))) + extra
     # Pair at random, then swap cells until no sentence repeats with the same accent.
     order = rng.permutation(n_clips)
     pairs = [(sent_idx[i], chosen_cells[j]) for i, j in enumerate(order)]
@@ -290,7 +295,9 @@ def render_clip(clip: Clip, seed: int, out_dir: Path) -> dict:
     }
 
 
-def make_audio(seed: int, out: Path) -> dict[str, list[dict]]:
+def make_audio(seed: int, out: Path, n_clips: dict[str, int] | None = None
+               ) -> dict[str, list[dict]]:
+    n_clips = n_clips or N_CLIPS
     sentences = load_sentences()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(sentences))
@@ -299,7 +306,7 @@ def make_audio(seed: int, out: Path) -> dict[str, list[dict]]:
     audio_dir = out / "audio"
     rows: dict[str, list[dict]] = {}
     for split, sents in (("train", train_sents), ("dev", dev_sents)):
-        clips = plan_split(split, sents, N_CLIPS[split], rng)
+        clips = plan_split(split, sents, n_clips[split], rng)
         rows[split] = [render_clip(c, seed, audio_dir) for c in clips]
         with open(audio_dir / f"{split}.jsonl", "w", encoding="utf-8") as fh:
             for row in rows[split]:
@@ -612,6 +619,10 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         help="regenerate only these parts (README is rewritten only on a full run)",
     )
+    parser.add_argument("--train-clips", type=int, default=N_CLIPS["train"],
+                        help="audio clips in the train split (a larger, harder set for "
+                        "measuring recipes: generate it outside the repository)")
+    parser.add_argument("--dev-clips", type=int, default=N_CLIPS["dev"])
     args = parser.parse_args(argv)
     if shutil.which("espeak-ng") is None:
         raise SystemExit("espeak-ng is not on PATH")
@@ -619,7 +630,8 @@ def main(argv: list[str] | None = None) -> None:
     parts = args.only or ["audio", "images", "videos"]
     for part in parts:  # clear only what this script owns, so re-runs leave no stale files
         shutil.rmtree(out / part, ignore_errors=True)
-    audio = make_audio(args.seed, out) if "audio" in parts else None
+    sizes = {"train": args.train_clips, "dev": args.dev_clips}
+    audio = make_audio(args.seed, out, sizes) if "audio" in parts else None
     images = make_images(args.seed, out) if "images" in parts else None
     videos = make_videos(args.seed, out) if "videos" in parts else None
     if audio is not None and images is not None and videos is not None:

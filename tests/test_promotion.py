@@ -69,7 +69,7 @@ def _trained(warehouse, registry, asset, model_id, checkpoint, base, loop="asr-l
 def test_every_model_a_loop_trained_is_evaluated_and_competes(warehouse, registry, tmp_path):
     """SFT then DPO in one loop: both are shown, both compete (candidate 'best'), unless one
     stage is named."""
-    from assets.speech.promotion import _contenders
+    from assets.speech.contenders import contenders as _contenders
     from resources.model_hub import ModelHub
 
     hub = ModelHub(baseline_asr=str(tmp_path))
@@ -90,7 +90,7 @@ def test_every_model_a_loop_trained_is_evaluated_and_competes(warehouse, registr
 def test_the_eval_shows_the_model_an_rl_candidate_started_from(warehouse, registry, tmp_path):
     """GRPO in its own loop from an earlier loop's DPO: the table has the DPO model too, so
     'lowered WER from its start' shows."""
-    from assets.speech.promotion import _contenders
+    from assets.speech.contenders import contenders as _contenders
     from resources.model_hub import ModelHub
 
     hub = ModelHub(baseline_asr=str(tmp_path))
@@ -107,3 +107,27 @@ def test_the_eval_shows_the_model_an_rl_candidate_started_from(warehouse, regist
     _trained(warehouse, registry, "whisper_rl_model", "grpo-2", rl, base)
     models, _ = _contenders("best", "asr-l1", warehouse, registry, hub)
     assert list(models) == ["incumbent", "rl"]
+
+
+def test_intermediate_checkpoints_compete_and_a_winner_is_registered(warehouse, registry,
+                                                                     tmp_path):
+    from assets.speech.contenders import contenders, register_checkpoint
+    from resources.model_hub import ModelHub
+
+    hub = ModelHub(baseline_asr=str(tmp_path))
+    run = tmp_path / "dpo" / "checkpoints"
+    for step in (25, 50, 75):
+        (run / f"step-{step:08d}").mkdir(parents=True)
+        (run / f"step-{step:08d}" / "config.json").write_text("{}")
+    (run / "step-00000100").mkdir()  # no config.json: an incomplete folder is not a model
+    _trained(warehouse, registry, "whisper_preference_model", "dpo-1", run / "step-00000075",
+             tmp_path)
+    models, trained = contenders("best", "asr-l1", warehouse, registry, hub, checkpoints=True)
+    assert trained == ["preference.step25", "preference.step50", "preference"]
+    assert models["preference.step50"] == {"model_id": "dpo-1.step50",
+                                           "checkpoint": str(run / "step-00000050")}
+    assert contenders("best", "asr-l1", warehouse, registry, hub)[1] == ["preference"]
+    register_checkpoint(registry, models["preference.step50"], "asr-l1")
+    row = registry.get("dpo-1.step50")
+    assert (row["stage"], row["checkpoint"], row["config"]["step"]) == (
+        "dpo", str(run / "step-00000050"), 50)

@@ -175,6 +175,8 @@ def test_the_best_trained_model_competes_and_a_guard_regression_blocks_it(
     config = _loop_config(tolerance=100.0)
     config["ops"]["asr_eval"]["config"] = {"group_by": ["accent"], "max_wer_increase": 100.0,
                                            "guard_max_wer_increase": -1.0}  # impossible
+    for stage in ("whisper_sft_model", "whisper_preference_model"):
+        config["ops"][stage]["config"]["save_every"] = 1
     result = materialize(LOOP, instance=instance, resources=resources, partition_key="asr-l1",
                          run_config=config, raise_on_error=False)
     assert not result.success and registry.champion("asr") is None
@@ -184,21 +186,24 @@ def test_the_best_trained_model_competes_and_a_guard_regression_blocks_it(
         decision["reason"])
     assert "every model regresses on a guard batch" in decision["selection"]
     assert [g["batch"] for g in decision["guards"]] == ["real"]
-    # a realistic tolerance: the lowest-WER model of the two this loop trained competes
-    config["ops"]["asr_eval"]["config"]["guard_max_wer_increase"] = 100.0
+    # a realistic tolerance, and every saved checkpoint competing: the lowest-WER model
+    config["ops"]["asr_eval"]["config"].update(guard_max_wer_increase=100.0, checkpoints=True)
     again = materialize([asr_eval, promoted_model, asr_eval_candidate_not_worse],
                         instance=instance, resources=resources, partition_key="asr-l1",
                         run_config={"ops": {"asr_eval": config["ops"]["asr_eval"]}})
     assert again.success
     evaluation = warehouse.read_output("asr_eval", "asr-l1")
+    stages = ["sft.step1", "sft", "preference.step1", "preference"]  # save_every 1, 2 steps
+    assert sorted(s for s in evaluation["models"] if s not in ("incumbent", "candidate")) == (
+        sorted(stages))
     wers = {evaluation["models"][s]["model_id"]: evaluation["reports"][
-        evaluation["models"][s]["model_id"]]["overall"]["wer"] for s in ("sft", "preference")}
-    best = min(wers, key=lambda m: (round(wers[m], 9), m.startswith("dpo")))
+        evaluation["models"][s]["model_id"]]["overall"]["wer"] for s in stages}
+    best = min(wers, key=lambda m: (round(wers[m], 9), list(wers).index(m)))
     assert evaluation["models"]["candidate"]["model_id"] == best
-    assert registry.champion("asr")["model_id"] == best
+    assert registry.champion("asr")["model_id"] == best  # registered if a step won
     assert evaluation["decision"]["selection"].startswith(f"{best}: lowest eval WER")
     guard_rows = warehouse.fetch("SELECT DISTINCT eval_name FROM asr_eval WHERE batch='real'")
-    assert {r[0] for r in guard_rows} == {"incumbent", "sft", "preference"}
+    assert {r[0] for r in guard_rows} == {"incumbent", *stages}
 
 
 def test_a_worse_candidate_is_blocked_and_never_promoted(loop_env, warehouse, registry):

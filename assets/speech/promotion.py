@@ -32,6 +32,7 @@ from pydantic import Field
 import sql
 import training.eval
 from assets.common import png_markdown, progress_logger, tags_json
+from assets.speech.contenders import STAGES, STEP, contenders, register_checkpoint
 from assets.speech.spec import SPEECH
 from labeling.ingest.audio import load_audio_16k
 from pipelines.partitions import loops
@@ -65,10 +66,10 @@ class LoopEvalConfig(Config):
     guard_tolerances: dict[str, float] = Field(default_factory=dict, description="Tolerances "
                                                "of single guard batches, overriding "
                                                "guard_max_wer_increase: {batch: fraction}.")
-
-
-STAGES = {"sft": "whisper_sft_model", "preference": "whisper_preference_model",
-          "rl": "whisper_rl_model"}  # a loop's trained models, in training order
+    checkpoints: bool = Field(False, description="Also let the intermediate checkpoints of "
+                              "each trained run compete (saved every save_every steps), so the "
+                              "eval batches choose the step; one more evaluation per "
+                              "checkpoint.")
 
 
 @asset(group_name="evaluation", partitions_def=loops, pool="gpu",
@@ -84,7 +85,8 @@ def asr_eval(
     loop = context.partition_key
     snap = warehouse.read_output("speech_training_set", loop)
     clips, guard = _clips(snap, "eval"), _clips(snap, "guard")
-    models, trained = _contenders(config.candidate, loop, warehouse, model_registry, model_hub)
+    models, trained = contenders(config.candidate, loop, warehouse, model_registry, model_hub,
+                                 config.checkpoints)
     score = _Scorer(context, config, model_hub, warehouse, loop, model_registry)
     reports = {label: score(label, entry, clips) for label, entry in models.items()}
     guard_wers = {label: score.per_batch(label, entry, guard) for label, entry in models.items()
@@ -94,6 +96,8 @@ def asr_eval(
         m: guard_results(guard_wers[t], guard_wers["incumbent"], config.guard_max_wer_increase,
                          config.guard_tolerances) for m, t in ids.items()} if guard else None)
     stage = ids[choice.stage]
+    if STEP in stage:  # an intermediate checkpoint won: register it so it can be promoted
+        register_checkpoint(model_registry, models[stage], loop)
     decision = with_choice(decide(reports[stage], reports["incumbent"], config.max_wer_increase),
                            replace(choice, stage=stage))
     _record_scores(model_registry, models, stage, reports, decision)
@@ -184,7 +188,8 @@ def _record_scores(registry: ModelRegistry, models: dict, stage: str, reports: d
                    decision) -> None:
     """Eval WER/CER on the registry row of each trained model evaluated here. A model scored
     in an earlier loop keeps those scores, unless it is this loop's candidate."""
-    for label in (s for s in STAGES if s in models):
+    for label in (s for s in models if s.partition(STEP)[0] in STAGES and (
+            STEP not in s or s == stage)):
         if label == stage or _unscored(registry.get(models[label]["model_id"])):
             registry.update(models[label]["model_id"], eval_wer=reports[label].overall.wer,
                             eval_cer=reports[label].overall.cer,
@@ -192,58 +197,9 @@ def _record_scores(registry: ModelRegistry, models: dict, stage: str, reports: d
                             incumbent_wer=decision.incumbent_wer)
 
 
-def _contenders(candidate: str, loop: str, warehouse: Warehouse, registry: ModelRegistry,
-                model_hub: ModelHub) -> tuple[dict[str, dict], list[str]]:
-    """The models to evaluate, {label: {model_id, checkpoint}}: the incumbent, each model this
-    loop trained (by stage), and a trained model's starting point when it is none of those
-    ('start', e.g. the DPO model GRPO started from); and the stages that compete."""
-    if candidate != "best" and candidate not in STAGES:
-        raise ValueError(f"candidate must be 'best' or one of {list(STAGES)}, got {candidate!r}")
-    promoted = registry.champion(SPEECH.family)
-    baseline = model_hub.resolve(None)
-    out = {"incumbent": ({"model_id": promoted["model_id"], "checkpoint": promoted["checkpoint"]}
-                         if promoted else {"model_id": "baseline", "checkpoint": baseline})}
-    starts = []
-    for stage, asset_name in STAGES.items():
-        entry = _output(warehouse, asset_name, loop)
-        if entry is not None:
-            starts.append(entry.pop("base_model", None))
-            out[stage] = entry
-    trained = [s for s in STAGES if s in out and candidate in ("best", s)]
-    if not trained:
-        wanted = STAGES[candidate] if candidate != "best" else " or ".join(STAGES.values())
-        raise FileNotFoundError(f"Loop {loop!r} has no trained candidate: materialize "
-                                f"{wanted} for it first.")
-    start = next((s for s in starts if s and s not in {m["checkpoint"] for m in out.values()}),
-                 None)
-    if start:
-        out = {"incumbent": out.pop("incumbent"),
-               "start": {"model_id": _model_id_of(registry, start, baseline),
-                         "checkpoint": start}, **out}
-    return out, trained
-
-
-def _model_id_of(registry: ModelRegistry, checkpoint: str, baseline: str) -> str:
-    """The registry's id for a checkpoint ('baseline' for the hub's; else the path itself)."""
-    if checkpoint == baseline:
-        return "baseline"
-    ids = [m["model_id"] for m in registry.all_models(SPEECH.family)
-           if m["checkpoint"] == checkpoint]
-    return ids[0] if ids else checkpoint
-
-
 def _unscored(row: dict) -> bool:
     wer = row.get("eval_wer")
     return wer is None or wer != wer  # missing, or NaN
-
-
-def _output(warehouse: Warehouse, asset: str, loop: str) -> dict | None:
-    try:
-        p = warehouse.read_output(asset, loop)
-    except FileNotFoundError:
-        return None
-    return {"model_id": p["model_id"], "checkpoint": p["checkpoint"],
-            "base_model": p.get("base_model")}
 
 
 def _label(label: str, entry: dict) -> str:

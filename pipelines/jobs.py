@@ -57,5 +57,10 @@ qc_pull_job = define_asset_job(
     description="Pull a batch's verdicts and agreement from Label Studio, then rebuild its "
     "preference pairs with the verdicts in place of the mined pairs.",
 )
+image_labeling_job = define_asset_job(
+    "image_labeling", AssetSelection.groups("image"), partitions_def=batches,
+    description="A batch's images to a pointing dataset: captions, noun phrases, boxes, masks, "
+    "points, their verification, then the dataset (TRL rows and COCO).",
+)
 JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job, speech_data_job,
-        speech_loop_job, speech_rl_loop_job, qc_push_job, qc_pull_job]
+        speech_loop_job, speech_rl_loop_job, qc_push_job, qc_pull_job, image_labeling_job]

@@ -20,6 +20,14 @@ EXPECTED_ASSETS = {
     "asr_eval": {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
                  "whisper_rl_model"},
     "promoted_model": {"asr_eval"},
+    "image_captions": {"images"},
+    "image_phrases": {"image_captions", "images"},
+    "image_detections": {"image_phrases", "images"},
+    "image_masks": {"image_detections", "images"},
+    "image_points": {"image_masks"},
+    "image_point_checks": {"image_points", "image_masks"},
+    "pointing_dataset": {"image_point_checks", "image_points", "image_masks", "image_detections",
+                         "image_captions", "images"},
 }
 LOOP_ASSETS = {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
                "whisper_rl_model", "asr_eval", "promoted_model"}
@@ -27,9 +35,12 @@ EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("audio_clips", "audio_clips_quarantine_share"),
                    ("asr_eval", "asr_eval_candidate_not_worse"),
                    ("asr_eval", "asr_eval_deletions_not_up"),
-                   ("whisper_rl_model", "whisper_rl_model_entropy_ok")}
+                   ("whisper_rl_model", "whisper_rl_model_entropy_ok"),
+                   ("image_masks", "image_masks_well_formed"),
+                   ("pointing_dataset", "pointing_dataset_points_in_masks")}
 EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences",
-                 "speech_data", "speech_loop", "speech_rl_loop", "qc_push", "qc_pull"}
+                 "speech_data", "speech_loop", "speech_rl_loop", "qc_push", "qc_pull",
+                 "image_labeling"}
 
 
 def test_asset_graph_matches_the_snapshot():
@@ -72,7 +83,8 @@ def test_checks_and_jobs_match_the_snapshot():
 
 
 GPU_ASSETS = {"asr_hypotheses", "asr_baseline_eval", "whisper_sft_model",
-              "whisper_preference_model", "whisper_rl_model", "asr_eval"}
+              "whisper_preference_model", "whisper_rl_model", "asr_eval",
+              "image_captions", "image_detections", "image_masks"}
 
 
 def test_model_steps_share_the_gpu_pool():

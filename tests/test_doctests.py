@@ -26,7 +26,9 @@ MODULES = [
     "models.vlm", "models.text_llm", "models.audio_lm", "models.regions", "resources.model_hub",
     "models.vision.rle",
     "labeling.image.phrases", "labeling.image.masks", "labeling.image.coco",
-    "labeling.image.points", "labeling.image.verify",
+    "labeling.image.points", "labeling.image.verify", "labeling.image.nms",
+    "labeling.image.pixels", "labeling.image.overlay", "labeling.image.pointing",
+    "labeling.image.chain",
 ]
 
 

@@ -24,11 +24,14 @@ MODULES = [
     "training.eval.cache", "training.eval.text_table", "models.roles", "models.loading",
     "models.tiny", "models.vision.captioner", "models.vision.grounding_dino", "models.vision.sam",
     "models.vlm", "models.text_llm", "models.audio_lm", "models.regions", "resources.model_hub",
-    "models.vision.rle",
+    "models.vision.rle", "models.output",
     "labeling.image.phrases", "labeling.image.masks", "labeling.image.coco",
     "labeling.image.points", "labeling.image.verify", "labeling.image.nms",
     "labeling.image.pixels", "labeling.image.overlay", "labeling.image.pointing",
     "labeling.image.chain",
+    "labeling.questions.templates", "labeling.questions.guards", "labeling.questions.choices",
+    "labeling.questions.validate", "labeling.audio_qa.regions", "labeling.audio_qa.durations",
+    "labeling.audio_qa.questions", "training.rewards.answers",
 ]
 
 

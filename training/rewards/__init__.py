@@ -23,6 +23,8 @@ One module per kind, every public function re-exported here:
 * :mod:`training.rewards.weighting`: the WER gate and per-group weights;
 * :mod:`training.rewards.pointing`: point in the target's mask (F1 over several) and the point
   format, for the image pointing task.
+* :mod:`training.rewards.answers`: answers to questions (choice, number, short text) and the
+  ``<think>``/``<answer>`` format, for the question tasks (audio questions, video prediction).
 
 The weighted combination of all of them, ``reward_table`` (and ``speech_rewards`` for one
 hypothesis), is in :mod:`training.rewards.composite` (which builds on these, so it is not
@@ -38,6 +40,17 @@ Example:
 
 from collections.abc import Callable
 
+from training.rewards.answers import (
+    answer_correct,
+    answer_format,
+    answer_span,
+    choice_correct,
+    normalize_answer,
+    numeric_correct,
+    open_answer_match,
+    parse_choice_letter,
+    parse_number,
+)
 from training.rewards.components import (
     accuracy_cer,
     accuracy_wer,
@@ -66,8 +79,8 @@ from training.rewards.text import keyword_recall, parse_keywords
 from training.rewards.weighting import gated_accuracy, group_weights, weighted
 
 #: Every reward by the name a task spec gives it: speech's first, by their ``RewardWeights``
-#: names in the order of ``training.rewards.composite.REWARD_NAMES``, then pointing's. Each is
-#: ``fn(completions, **columns)``.
+#: names in the order of ``training.rewards.composite.REWARD_NAMES``, then pointing's, then the
+#: question tasks' answer rewards. Each is ``fn(completions, **columns)``.
 REWARDS: dict[str, Callable[..., list[float | None]]] = {
     "gated_accuracy": gated_accuracy,
     "accuracy_wer": accuracy_wer,
@@ -81,6 +94,11 @@ REWARDS: dict[str, Callable[..., list[float | None]]] = {
     "overlong": overlong,
     "point_in_mask": point_in_mask,
     "point_format": point_format,
+    "answer_correct": answer_correct,
+    "choice_correct": choice_correct,
+    "numeric_correct": numeric_correct,
+    "open_answer_match": open_answer_match,
+    "answer_format": answer_format,
 }
 
 __all__ = [
@@ -90,6 +108,10 @@ __all__ = [
     "accuracy_cer",
     "accuracy_per",
     "accuracy_wer",
+    "answer_correct",
+    "answer_format",
+    "answer_span",
+    "choice_correct",
     "completion_text",
     "completion_texts",
     "decode_rle",
@@ -102,8 +124,13 @@ __all__ = [
     "keyword_recall",
     "language_match",
     "length_ratio",
+    "normalize_answer",
+    "numeric_correct",
+    "open_answer_match",
     "overlong",
+    "parse_choice_letter",
     "parse_keywords",
+    "parse_number",
     "parse_points",
     "phoneme_error_rate",
     "point_f1",

@@ -42,15 +42,15 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from models.output import json_values
 from models.vision.rle import decode_rle, encode_rle
 from training.rewards.components import completion_texts, paired
 
@@ -73,9 +73,7 @@ _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _TAG = re.compile(r"<(points?)\b([^<>]*)>", re.IGNORECASE)
 _ATTR = re.compile(rf"\b([xy])(\d*)\s*=\s*[\"']?\s*({_NUM})", re.IGNORECASE)
 _PAIR = re.compile(rf"[(\[]\s*({_NUM})\s*,\s*({_NUM})\s*[)\]]")
-_JSON_START = re.compile(r"[\[{]")
 _POINT_KEYS = ("point_2d", "point", "points")
-_MAX_JSON_TRIES = 32  # garbage full of brackets must not cost quadratic time
 _MAX_JSON_DEPTH = 8
 _DIVISOR = {"norm1000": 1000.0, "percent": 100.0}
 
@@ -136,21 +134,7 @@ def _pairs(text: str) -> list[Point]:
 
 
 def _json(text: str) -> list[Point]:
-    return [p for value in _json_values(text) for p in _json_points(value, 0)]
-
-
-def _json_values(text: str) -> Iterator[Any]:
-    decoder, start = json.JSONDecoder(), 0
-    for _ in range(_MAX_JSON_TRIES):
-        found = _JSON_START.search(text, start)
-        if found is None:
-            return
-        try:
-            value, start = decoder.raw_decode(text, found.start())
-        except (ValueError, RecursionError):
-            start = found.start() + 1
-            continue
-        yield value
+    return [p for value in json_values(text) for p in _json_points(value, 0)]
 
 
 def _json_points(value: Any, depth: int) -> list[Point]:

@@ -12,12 +12,13 @@ more than the ~8 minutes this benchmark should take; `--limit 0` takes all);
 `--threads T` (default 2: `torch.set_num_threads(T)` and CTranslate2
 `intra_threads=T, inter_threads=1`); `--cache-dir DIR` where the bundled
 CTranslate2 tiny.en is imported as a transformers model (default
-`.rlfoundry/models`, imported once, ~10 s); `--profile` also runs one batch of
+`.rlfoundry/models`, imported once, ~10 s; rlfoundry's CTranslate2 backend
+converts it once more into `<cache-dir>/ct2`, ~1 s); `--profile` also runs one batch of
 the rlfoundry N-best under `torch.profiler` and records the top operators;
 `--out PATH` (default `benchmarks/results/nbest_throughput.json`).
-HF_HUB_OFFLINE=1 is set if unset. The default run (40 clips) takes 4-7
+HF_HUB_OFFLINE=1 is set if unset. The default run (40 clips) takes 5-8
 minutes on 2 shared cores depending on their load, most of it in the
-rlfoundry N-best row.
+rlfoundry (transformers) N-best row; `--limit 16 --threads 1` takes ~2 minutes.
 
 What is compared. Every row labels the same clips, batched the same way
 (`models.batching.batches_by_duration`, `--batch-size` clips of similar length
@@ -45,6 +46,16 @@ per batch), on the same threads, after an untimed 2-clip warm-up per backend:
 * `rlfoundry transcribe` vs `ct2 greedy`: plain greedy transcripts
   (`WhisperASR.transcribe`; `generate(features, beam_size=1)`, encoder
   inside).
+* `rlfoundry ct2 nbest` / `rlfoundry ct2 transcribe`: rlfoundry's own
+  CTranslate2 backend (`models.whisper.ct2_nbest.CT2WhisperASR`, what
+  `asr_hypotheses` runs with `backend: ct2`) on the same imported transformers
+  checkpoint, converted by CTranslate2's `TransformersConverter` into
+  `<cache-dir>/ct2` (once; the conversion is timed and reported apart), float32,
+  `intra_threads=T`. The same N-best set with the same `nbest` arguments:
+  `avg_logprob` from the search scores (no re-scoring), per-clip token caps,
+  and one model reload per call to seed its sampling (see that module). Its
+  rows sit next to the reference `ct2 float32` rows: same clips, batches and
+  threads, in the same process.
 
 Token caps. rlfoundry lets a clip of d seconds emit at most
 cap = ceil(8 d) + 16 text tokens, then forces end-of-text (at most cap + 1
@@ -120,6 +131,7 @@ from labeling.ingest.audio import load_audio  # noqa: E402
 from models.batching import batches_by_duration  # noqa: E402
 from models.bundled import BUNDLED_WHISPER, bundled_whisper_dir, resolve_model  # noqa: E402
 from models.whisper.asr import WhisperASR  # noqa: E402
+from models.whisper.ct2_nbest import CT2WhisperASR  # noqa: E402
 from models.whisper.inputs import token_cap  # noqa: E402
 from training.eval.metrics import error_counts  # noqa: E402
 
@@ -398,18 +410,21 @@ def agreement(rlf: list[list], ct2: list[list[dict]]) -> dict:
 
 
 def quality(refs: list[str | None], nbests: list[list[tuple[str, str]]]) -> dict | None:
-    """Corpus WER of the greedy text, the best beam and the oracle (best of all 9) per clip.
+    """Corpus WER of the greedy text, the best beam, the oracle (best of all 9) per clip, and of
+    all samples pooled.
 
     `nbests` holds (kind, text) per hypothesis per clip; None without references.
     """
     if any(r is None for r in refs):
         return None
-    picks = {"greedy": [], "best_beam": [], "oracle_of_9": []}
+    picks = {"greedy": [], "best_beam": [], "oracle_of_9": [], "all_samples": []}
     for ref, hyps in zip(refs, nbests, strict=True):
         counts = [error_counts(ref, text) for _, text in hyps]
         picks["greedy"].append(counts[[k for k, _ in hyps].index("greedy")])
         picks["best_beam"].append(counts[[k for k, _ in hyps].index("beam")])
         picks["oracle_of_9"].append(min(counts, key=lambda c: c.errors))
+        picks["all_samples"] += [c for (k, _), c in zip(hyps, counts, strict=True)
+                                 if k == "sample"]
     return {k: round(sum(v).wer, 4) for k, v in picks.items()}
 
 
@@ -449,6 +464,11 @@ def main(argv: list[str] | None = None) -> int:
     asr = WhisperASR.from_pretrained(model_dir, device="cpu")
     ct2_dir = bundled_whisper_dir()
     ct2 = {ct: Ct2Labeler(ct2_dir, ct, args.threads, asr) for ct in ("float32", "int8")}
+    print("converting / loading rlfoundry's ct2 backend ...", flush=True)
+    _, convert_wall, convert_cpu = timed(lambda: CT2WhisperASR.from_pretrained(
+        model_dir, cache_dir=args.cache_dir / "ct2", threads=args.threads, device="cpu"))
+    ours = CT2WhisperASR.from_pretrained(model_dir, cache_dir=args.cache_dir / "ct2",
+                                         threads=args.threads, device="cpu")
 
     # an untimed warm-up per backend (first-call allocations, oneDNN kernel selection)
     warm = clips[:WARM_UP_CLIPS]
@@ -457,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     for labeler in ct2.values():
         over_batches(warm, args.batch_size, labeler.nbest)
         labeler.seconds.clear()
+    ours.nbest([c["audio"] for c in warm], num_beams=NUM_BEAMS, num_samples=NUM_SAMPLES,
+               temperature=TEMPERATURE, include_greedy=True, batch_size=args.batch_size)
 
     rows, n = [], len(clips)
     n_words = "greedy + 4 beams + 4 samples"
@@ -470,6 +492,10 @@ def main(argv: list[str] | None = None) -> int:
                                                               lab.transcribe))
         rows.append(row(f"ct2 {ct} greedy", "features, encoder, greedy",
                         wall, cpu, n, audio_s, n))
+    print("timing rlfoundry ct2 transcribe ...", flush=True)
+    _, wall, cpu = timed(lambda: ours.transcribe(audios, batch_size=args.batch_size))
+    rows.append(row("rlfoundry ct2 transcribe (greedy)", "features, encoder, greedy",
+                    wall, cpu, n, audio_s, n))
 
     print("timing rlfoundry nbest ...", flush=True)
     phases = PhaseTimer(asr)
@@ -490,6 +516,14 @@ def main(argv: list[str] | None = None) -> int:
                           for k, v in labeler.seconds.items()}
         rows.append(row(f"ct2 {ct} nbest (9/clip)", n_words + " (search scores)",
                         wall, cpu, n, audio_s, sum(len(h) for h in res)))
+    print("timing rlfoundry ct2 nbest ...", flush=True)
+    mine, wall, cpu = timed(lambda: ours.nbest(
+        audios, num_beams=NUM_BEAMS, num_samples=NUM_SAMPLES, temperature=TEMPERATURE,
+        include_greedy=True, batch_size=args.batch_size))
+    rows.append(row("rlfoundry ct2 nbest (9/clip)", n_words + " (search scores, model reload)",
+                    wall, cpu, n, audio_s, sum(len(h) for h in mine)))
+    again = ours.nbest(audios, num_beams=NUM_BEAMS, num_samples=NUM_SAMPLES,
+                       temperature=TEMPERATURE, include_greedy=True, batch_size=args.batch_size)
 
     profile = None
     if args.profile:
@@ -498,7 +532,22 @@ def main(argv: list[str] | None = None) -> int:
     load_end = load_average()
 
     by_name = {r["name"]: r for r in rows}
+
+    def cpu_ratio(a: str, b: str) -> float:
+        return round(by_name[a]["cpu_s"] / by_name[b]["cpu_s"], 2)
+
     ratios = {
+        "nbest rlfoundry / ct2 float32 (cpu)": cpu_ratio(
+            "rlfoundry nbest (9/clip, rescored)", "ct2 float32 nbest (9/clip)"),
+        "nbest rlfoundry ct2 / ct2 float32 (cpu)": cpu_ratio(
+            "rlfoundry ct2 nbest (9/clip)", "ct2 float32 nbest (9/clip)"),
+        "nbest rlfoundry / rlfoundry ct2 (cpu)": cpu_ratio(
+            "rlfoundry nbest (9/clip, rescored)", "rlfoundry ct2 nbest (9/clip)"),
+        "greedy rlfoundry ct2 / ct2 float32 (cpu)": cpu_ratio(
+            "rlfoundry ct2 transcribe (greedy)", "ct2 float32 greedy"),
+        "nbest rlfoundry ct2 / ct2 float32 (wall)": round(
+            by_name["rlfoundry ct2 nbest (9/clip)"]["wall_s"]
+            / by_name["ct2 float32 nbest (9/clip)"]["wall_s"], 2),
         "nbest rlfoundry / ct2 float32 (wall)": round(
             rlf_wall / by_name["ct2 float32 nbest (9/clip)"]["wall_s"], 2),
         "nbest rlfoundry / ct2 int8 (wall)": round(
@@ -524,11 +573,16 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in ct2_phases["float32"].items():
         print(f"  {k:<58}{v['seconds']:>8.2f} s {100 * v['share']:>5.1f} %")
     agree = {ct: agreement(rlf, res) for ct, res in ct2_results.items()}
+    as_dicts = [[{"kind": h.kind, "text": h.text, "score": h.avg_logprob} for h in c]
+                for c in mine]
+    agree["rlfoundry ct2"] = {**agreement(rlf, as_dicts),
+                              "same_hypotheses_on_a_second_call": again == mine}
     print("\nagreement with rlfoundry:", json.dumps(agree, indent=1))
     refs = [c["text"] for c in clips]
     wers = {"rlfoundry": quality(refs, [[(h.kind, h.text) for h in c] for c in rlf])}
     for ct, res in ct2_results.items():
         wers[f"ct2 {ct}"] = quality(refs, [[(h["kind"], h["text"]) for h in c] for c in res])
+    wers["rlfoundry ct2"] = quality(refs, [[(h.kind, h.text) for h in c] for c in mine])
     print("corpus WER vs references (greedy / best beam / oracle of 9):", json.dumps(wers))
     print(f"\nload average (1/5/15 min) before {load_start}, after {load_end} "
           f"on {os.cpu_count()} CPUs: the box is shared, wall times include waiting for a core")
@@ -565,6 +619,10 @@ def main(argv: list[str] | None = None) -> int:
                      "ct2_sampling_topk": 0,
                      "warm_up": f"{WARM_UP_CLIPS} clips per backend, untimed"},
         "rows": rows,
+        "rlfoundry_ct2_conversion": {"wall_s": round(convert_wall, 2),
+                                     "cpu_s": round(convert_cpu, 2),
+                                     "note": "first run converts; later runs hash the "
+                                             "checkpoint and load the cached folder"},
         "ratios": ratios,
         "rlfoundry_nbest_phases": breakdown,
         "ct2_nbest_phases": ct2_phases,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -33,6 +33,9 @@ from models.bundled import BUNDLED_WHISPER, resolve_model
 from models.roles import ROLES
 from models.whisper.asr import WhisperASR
 from resources.home import rlfoundry_home
+
+if TYPE_CHECKING:
+    from models.whisper.ct2_nbest import CT2WhisperASR
 
 # role -> (module, class, real default). The classes satisfy models.roles' protocols.
 ROLE_MODELS: dict[str, tuple[str, str, str]] = {
@@ -99,8 +102,20 @@ class ModelHub(ConfigurableResource):
         baseline = self.baseline_asr or os.environ.get("RLFOUNDRY_BASELINE_ASR") or BUNDLED_WHISPER
         return resolve_model(name or baseline, cache)
 
-    def load_asr(self, name: str | None = None) -> WhisperASR:
+    def load_asr(
+        self, name: str | None = None, backend: str = "transformers"
+    ) -> WhisperASR | CT2WhisperASR:
+        """The ASR model `name`; `backend="ct2"` decodes it with CTranslate2
+        (`models.whisper.ct2_nbest`: converted once into `<cache_dir>/ct2`, same interface)."""
         device = None if self.device == "auto" else self.device
+        if backend == "ct2":
+            from models.whisper.ct2_nbest import CT2WhisperASR
+
+            cache = Path(self.cache_dir or rlfoundry_home() / "models") / "ct2"
+            return CT2WhisperASR.from_pretrained(self.resolve(name), cache_dir=cache,
+                                                 device=device)
+        if backend != "transformers":
+            raise ValueError(f"Unknown ASR backend {backend!r}; backends: transformers, ct2")
         return WhisperASR.from_pretrained(self.resolve(name), device=device)
 
     def default_name(self, role: str) -> str:

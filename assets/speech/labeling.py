@@ -3,6 +3,7 @@
 
 import json
 import sys
+from typing import Literal
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
@@ -38,6 +39,11 @@ class HypothesesConfig(Config):
     batch_size: int = Field(8, description="Clips per forward pass (batched by duration).")
     include_greedy: bool = Field(True, description="Also keep the greedy transcript (kind "
                                  "'greedy'), the model's own default output.")
+    backend: Literal["transformers", "ct2"] = Field("transformers", description="Decoder: "
+                                                    "'transformers' (hypotheses re-scored "
+                                                    "teacher-forced) or 'ct2' (CTranslate2, "
+                                                    "converted once; search scores; samples "
+                                                    "seeded per call, not per clip).")
 
 
 def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None) -> list[dict]:
@@ -58,7 +64,8 @@ def asr_hypotheses(
     made_from = clip_set(warehouse, SPEECH.media_table, batch)
     clips = load_clips(warehouse, batch)
     promoted = model_registry.champion(SPEECH.family)
-    asr = model_hub.load_asr(config.model or (promoted["checkpoint"] if promoted else None))
+    asr = model_hub.load_asr(config.model or (promoted["checkpoint"] if promoted else None),
+                             backend=config.backend)
     round_ = model_registry.current_round(SPEECH.family)
     context.log.info(f"{len(clips)} clips, model {asr.name}, round {round_}")
     params = NBestParams(config.num_beams, config.num_samples, config.temperature,
@@ -75,5 +82,6 @@ def asr_hypotheses(
         "distinct_per_clip": round(distinct / max(1, len(clips) - len(failures)), 2),
         "failed_clips": len(failures),
         "model": MetadataValue.text(asr.name),
+        "backend": config.backend,
         "round": round_,
     })

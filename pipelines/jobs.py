@@ -62,5 +62,17 @@ image_labeling_job = define_asset_job(
     description="A batch's images to a pointing dataset: captions, noun phrases, boxes, masks, "
     "points, their verification, then the dataset (TRL rows and COCO).",
 )
+image_qc_push_job = define_asset_job(
+    "image_qc_push", AssetSelection.assets("image_qc_tasks"), partitions_def=batches,
+    description="Push a batch's verified points to Label Studio as yes/no tasks (the point and "
+    "its mask pre-drawn; a share routed to a second annotator).",
+)
+image_qc_pull_job = define_asset_job(
+    "image_qc_pull", AssetSelection.assets("image_qc_verdicts", "pointing_dataset"),
+    partitions_def=batches,
+    description="Pull a batch's point verdicts and agreement from Label Studio, then rebuild its "
+    "pointing dataset with only the points people said yes to.",
+)
 JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job, speech_data_job,
-        speech_loop_job, speech_rl_loop_job, qc_push_job, qc_pull_job, image_labeling_job]
+        speech_loop_job, speech_rl_loop_job, qc_push_job, qc_pull_job, image_labeling_job,
+        image_qc_push_job, image_qc_pull_job]

@@ -26,8 +26,10 @@ EXPECTED_ASSETS = {
     "image_masks": {"image_detections", "images"},
     "image_points": {"image_masks"},
     "image_point_checks": {"image_points", "image_masks"},
+    "image_qc_tasks": {"image_point_checks"},
+    "image_qc_verdicts": {"image_qc_tasks"},
     "pointing_dataset": {"image_point_checks", "image_points", "image_masks", "image_detections",
-                         "image_captions", "images"},
+                         "image_captions", "images", "image_qc_verdicts"},
 }
 LOOP_ASSETS = {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
                "whisper_rl_model", "asr_eval", "promoted_model"}
@@ -40,7 +42,7 @@ EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("pointing_dataset", "pointing_dataset_points_in_masks")}
 EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences",
                  "speech_data", "speech_loop", "speech_rl_loop", "qc_push", "qc_pull",
-                 "image_labeling"}
+                 "image_labeling", "image_qc_push", "image_qc_pull"}
 
 
 def test_asset_graph_matches_the_snapshot():

@@ -9,7 +9,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 from PIL import Image, ImageDraw
 
-from assets.image import ASSETS, CHECKS
+from assets.image import CHECKS, LABELING
 from assets.ingest import images
 from labeling.image.chain import DetectParams, detection_rows, mask_rows
 from labeling.testing import write_manifest
@@ -64,7 +64,7 @@ def run_chain(warehouse, hub, batch, config):
     warehouse.register_batch("b1", batch)
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(BATCHES, ["b1"])
-        result = materialize([images, *ASSETS, *CHECKS], partition_key="b1", instance=instance,
+        result = materialize([images, *LABELING, *CHECKS], partition_key="b1", instance=instance,
                              resources={"warehouse": warehouse, "model_hub": hub},
                              run_config={"ops": config})
     assert result.success

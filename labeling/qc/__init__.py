@@ -7,7 +7,11 @@
 * :mod:`labeling.qc.agreement`: percent agreement, Cohen's kappa, disagreements.
 * :mod:`labeling.qc.tasks`: a batch's mined pairs as tasks with the model's pick predicted.
 * :mod:`labeling.qc.verdicts`: a batch's annotated tasks as verdict rows, merged into pairs.
+* :mod:`labeling.qc.points`: the image chain's verified points as yes/no tasks ("is the point
+  on X?"), the point pre-drawn in a contrasting colour, the mask as a brush region.
+* :mod:`labeling.qc.point_verdicts`: their answers as verdicts per point, agreement, and the
+  points the pointing dataset keeps.
 
 The HTTP side is :class:`resources.label_studio.LabelStudio`; the assets are
-``assets/qc.py``.
+``assets/qc.py`` (speech) and ``assets/image/qc.py`` (points).
 """

@@ -19,6 +19,9 @@ CREATE TABLE pointing_examples (
     segmenter       VARCHAR,
     point_strategy  VARCHAR,
     weights         VARCHAR,           -- 'random-tiny' when any model of the chain was, else 'pretrained'
+    qc_verdicts     VARCHAR,           -- JSON, per mask, per point: null or {"verdict", "votes": {annotator: answer}}
+    qc_annotators   VARCHAR[],         -- who answered on any of its points (Label Studio user ids)
+    human_verified  BOOLEAN,           -- every point has a human yes verdict
     clip_set        VARCHAR,
     created_at      TIMESTAMP WITH TIME ZONE NOT NULL
 );

@@ -15,6 +15,7 @@ SAMPLE := data/sample
 LS_VENV := .venv-labelstudio
 
 .PHONY: setup test test-slow lint demo demo-rl ui bench sample-data clean labelstudio labelstudio-setup
+.PHONY: demo-image bench-image
 
 setup: $(VENV)/.installed
 
@@ -61,6 +62,34 @@ demo-rl: setup
 	$(BIN)/rlfoundry run --train sample-train --eval sample-dev --objective grpo --from preference --config $(SAMPLE)/demo_rl.json || test $$? -eq 3
 	$(BIN)/rlfoundry run --train sample-train --eval sample-dev --objective mwer --from preference --config $(SAMPLE)/demo_rl.json || test $$? -eq 3
 	$(BIN)/rlfoundry models list
+
+# The image pointing chain on data/sample/images through the CLI: caption, noun phrases, boxes,
+# masks, points, verification, then the pointing dataset (TRL) and coco.json. No captioner,
+# Grounding DINO or SAM weights install offline, so by default each is a tiny RANDOM build made
+# once under $RLFOUNDRY_HOME/models/tiny-vision, with a config that lets its meaningless boxes
+# through; the summary says so. Real weights: hub ids (cached, or HF_HUB_OFFLINE=0) or folders,
+# and the published thresholds (no config):
+#   make demo-image CAPTIONER=Salesforce/blip-image-captioning-base \
+#     DETECTOR=IDEA-Research/grounding-dino-tiny SEGMENTER=facebook/sam-vit-base IMAGE_CONFIG=
+IMAGE_BATCH ?= sample-images
+TINY_VISION := $(RLFOUNDRY_HOME)/models/tiny-vision
+CAPTIONER ?= $(TINY_VISION)/captioner
+DETECTOR ?= $(TINY_VISION)/detector
+SEGMENTER ?= $(TINY_VISION)/segmenter
+IMAGE_CONFIG ?= $(SAMPLE)/demo_image.json
+
+demo-image: setup
+	$(if $(findstring $(TINY_VISION),$(CAPTIONER) $(DETECTOR) $(SEGMENTER)),$(BIN)/python scripts/image_demo.py models $(TINY_VISION))
+	$(BIN)/rlfoundry ingest $(SAMPLE)/images --batch $(IMAGE_BATCH)
+	RLFOUNDRY_CAPTIONER_MODEL=$(CAPTIONER) RLFOUNDRY_DETECTOR_MODEL=$(DETECTOR) \
+	  RLFOUNDRY_SEGMENTER_MODEL=$(SEGMENTER) $(BIN)/rlfoundry job image_labeling \
+	  --batch $(IMAGE_BATCH) $(if $(IMAGE_CONFIG),--config $(IMAGE_CONFIG))
+	$(BIN)/python scripts/image_demo.py summary --batch $(IMAGE_BATCH) \
+	  --truth $(SAMPLE)/images/annotations.jsonl
+
+# Images/s per stage of the image chain on tiny random models (benchmarks/results/image_chain.json)
+bench-image: setup
+	$(BIN)/python benchmarks/image_chain.py
 
 ui: setup
 	$(BIN)/python -c "from pipelines.cli import _instance; _instance()"  # the CLI's dagster.yaml

@@ -15,7 +15,9 @@ What it writes (everything is synthetic and generated here):
   (``scripts/sample_sentences.txt``), and every accent x noise-level cell
   appears in both splits.
 * ``images/*.{png,jpg}`` + ``images/annotations.jsonl``: coloured shapes on
-  plain or gradient backgrounds, with their labels and bounding boxes.
+  plain or gradient backgrounds, with their labels, bounding boxes and masks
+  (COCO RLE of the visible pixels); three ``scene_*`` pictures hold several
+  objects, some alike, with a caption naming them.
 * ``videos/*.{mp4,webm}`` + ``videos/annotations.jsonl``: short clips of
   moving shapes (H.264 in MP4, one VP9 in WebM).
 * ``README.md``: what is there, how it was made, counts per
@@ -362,6 +364,27 @@ def _draw_shape(
     return box
 
 
+def _shape_mask(size: tuple[int, int], shape: str, cx: float, cy: float, r: float) -> np.ndarray:
+    """The pixels `_draw_shape` paints for this shape, as a boolean height x width array."""
+    canvas = Image.new("L", size, 0)
+    _draw_shape(ImageDraw.Draw(canvas), shape, cx, cy, r, 255)
+    return np.asarray(canvas) > 0
+
+
+def _visible_masks(masks: list[np.ndarray]) -> list[dict]:
+    """COCO RLE of what shows of each shape, drawn in order (a later shape hides an earlier
+    one where they overlap), with its area in pixels."""
+    from labeling.image.masks import encode_rle  # the project's own RLE (pycocotools)
+
+    out = []
+    for i, mask in enumerate(masks):
+        visible = mask.copy()
+        for later in masks[i + 1:]:
+            visible &= ~later
+        out.append({**encode_rle(visible), "area": int(visible.sum())})
+    return out
+
+
 def make_images(seed: int, out: Path) -> list[dict]:
     rng = np.random.default_rng([seed, 2])
     img_dir = out / "images"
@@ -380,6 +403,7 @@ def make_images(seed: int, out: Path) -> list[dict]:
         img, bg = _background(w, h, rng)
         draw = ImageDraw.Draw(img)
         objects: list[dict] = []
+        masks: list[np.ndarray] = []
         for k in range(int(rng.integers(2, 5))):
             shape = SHAPES[(i + k) % 3] if k < 3 else SHAPES[int(rng.integers(3))]
             colour = colours[int(rng.integers(len(colours)))]
@@ -397,16 +421,69 @@ def make_images(seed: int, out: Path) -> list[dict]:
                     break
             bbox = _draw_shape(draw, shape, cx, cy, r, PALETTE[colour])
             objects.append({"label": shape, "colour": colour, "bbox": bbox})
+            masks.append(_shape_mask((w, h), shape, cx, cy, r))
+        for obj, mask in zip(objects, _visible_masks(masks), strict=True):
+            obj["mask"] = mask
         name = f"shapes_{i:02d}.{ext}"
         if ext == "png":
             img.save(img_dir / name, format="PNG", optimize=True)
         else:
             img.save(img_dir / name, format="JPEG", quality=85)
         rows.append({"image": name, "width": w, "height": h, "background": bg, "objects": objects})
+    rows += make_scenes(seed, img_dir)
     with open(img_dir / "annotations.jsonl", "w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
     print(f"images: {len(rows)}")
+    return rows
+
+
+# Scenes: several objects per picture, two of them alike (two instances of one phrase), one
+# partly hiding another, with a caption that names them. Their own generator ([seed, 4]) leaves
+# the shapes_* draws above unchanged.
+SCENES = [  # (name, size, [(shape, colour, cx, cy, r) as shares of width/height/min side])
+    ("scene_00.png", (240, 180), [
+        ("circle", "red", 0.22, 0.3, 0.13), ("circle", "red", 0.75, 0.7, 0.13),
+        ("square", "blue", 0.7, 0.28, 0.15), ("triangle", "green", 0.3, 0.72, 0.16)]),
+    ("scene_01.png", (240, 180), [
+        ("square", "yellow", 0.35, 0.45, 0.22), ("circle", "purple", 0.52, 0.6, 0.16),
+        ("triangle", "orange", 0.8, 0.3, 0.13), ("triangle", "orange", 0.82, 0.78, 0.12)]),
+    ("scene_02.png", (256, 192), [
+        ("square", "green", 0.15, 0.25, 0.12), ("square", "green", 0.45, 0.25, 0.12),
+        ("square", "green", 0.75, 0.25, 0.12), ("circle", "blue", 0.3, 0.72, 0.17),
+        ("triangle", "red", 0.72, 0.72, 0.17)]),
+]
+_NUMBERS = {1: "a", 2: "two", 3: "three", 4: "four"}
+
+
+def _scene_caption(objects: list[dict]) -> str:
+    """'Two red circles, a blue square and a green triangle.'"""
+    counts = Counter((o["colour"], o["label"]) for o in objects)
+    parts = [f"{_NUMBERS[n]} {colour} {label}{'s' * (n > 1)}"
+             for (colour, label), n in counts.items()]
+    text = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else parts[0]
+    return text[0].upper() + text[1:] + "."
+
+
+def make_scenes(seed: int, img_dir: Path) -> list[dict]:
+    """`SCENES` drawn with a little seeded jitter; annotation rows with visible masks."""
+    rng = np.random.default_rng([seed, 4])
+    rows = []
+    for name, (w, h), spec in SCENES:
+        img, bg = _background(w, h, rng)
+        draw = ImageDraw.Draw(img)
+        objects, masks = [], []
+        for shape, colour, fx, fy, fr in spec:
+            cx, cy = fx * w + rng.uniform(-2, 2), fy * h + rng.uniform(-2, 2)
+            r = fr * min(w, h)
+            bbox = _draw_shape(draw, shape, cx, cy, r, PALETTE[colour])
+            objects.append({"label": shape, "colour": colour, "bbox": bbox})
+            masks.append(_shape_mask((w, h), shape, cx, cy, r))
+        for obj, mask in zip(objects, _visible_masks(masks), strict=True):
+            obj["mask"] = mask
+        img.save(img_dir / name, format="PNG", optimize=True)
+        rows.append({"image": name, "width": w, "height": h, "background": bg,
+                     "caption": _scene_caption(objects), "objects": objects})
     return rows
 
 
@@ -580,9 +657,11 @@ def write_readme(seed: int, out: Path, audio: dict[str, list[dict]], images, vid
     buf.write(
         "## Images (`images/`)\n\n"
         f"{len(images)} small pictures of coloured circles, squares and triangles on plain\n"
-        "or gradient backgrounds (PNG and JPEG, made with Pillow).\n"
-        "`images/annotations.jsonl` lists each shape's `label`, `colour` and pixel\n"
-        "`bbox` `[x0, y0, x1, y1]`.\n\n"
+        "or gradient backgrounds (PNG and JPEG, made with Pillow); the `scene_*` ones hold\n"
+        "several objects, two or three alike, one partly hiding another, and a `caption`.\n"
+        "`images/annotations.jsonl` lists each shape's `label`, `colour`, pixel\n"
+        "`bbox` `[x0, y0, x1, y1]` and `mask`: the COCO RLE of its visible pixels (the\n"
+        "truth a point or a predicted mask can be checked against), with its `area`.\n\n"
         "| file | size | background | objects |\n|---|---|---|---|\n"
     )
     for r in images:

@@ -43,7 +43,7 @@ def audio_clips_quarantine_share(context: AssetCheckExecutionContext, warehouse:
     kept = warehouse.count("audio_clips", batch)
     refused = warehouse.fetch(
         "SELECT count(*) FROM quarantine WHERE asset = 'audio_clips' AND batch = $b "
-        "AND reason <> 'duplicate'", {"b": batch})[0][0]
+        "AND reason NOT IN ('duplicate', 'skipped')", {"b": batch})[0][0]  # not bad media
     share = refused / max(1, kept + refused)
     return AssetCheckResult(passed=share <= MAX_QUARANTINE_SHARE, severity=AssetCheckSeverity.WARN,
                             metadata={"kept": kept, "quarantined": refused,

@@ -39,11 +39,12 @@ class HypothesesConfig(Config):
     batch_size: int = Field(8, description="Clips per forward pass (batched by duration).")
     include_greedy: bool = Field(True, description="Also keep the greedy transcript (kind "
                                  "'greedy'), the model's own default output.")
-    backend: Literal["transformers", "ct2"] = Field("transformers", description="Decoder: "
-                                                    "'transformers' (hypotheses re-scored "
-                                                    "teacher-forced) or 'ct2' (CTranslate2, "
-                                                    "converted once; search scores; samples "
-                                                    "seeded per call, not per clip).")
+    backend: Literal["transformers", "ct2"] = Field("ct2", description="Decoder: 'ct2' "
+                                                    "(CTranslate2, the checkpoint converted "
+                                                    "once; 2.4x less CPU; avg_logprob from "
+                                                    "the search; samples seeded per call) or "
+                                                    "'transformers' (re-scored teacher-forced; "
+                                                    "samples seeded per clip).")
 
 
 def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None) -> list[dict]:

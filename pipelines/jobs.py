@@ -73,6 +73,12 @@ image_qc_pull_job = define_asset_job(
     description="Pull a batch's point verdicts and agreement from Label Studio, then rebuild its "
     "pointing dataset with only the points people said yes to.",
 )
+audio_qa_labeling_job = define_asset_job(
+    "audio_qa_labeling", AssetSelection.groups("audio_qa"), partitions_def=batches,
+    description="A batch's clips to an audio questions dataset: sound regions (given, or speech "
+    "detected by silero-vad), durations per class, templated questions (open and multiple "
+    "choice), then the dataset (TRL rows).",
+)
 JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job, speech_data_job,
         speech_loop_job, speech_rl_loop_job, qc_push_job, qc_pull_job, image_labeling_job,
-        image_qc_push_job, image_qc_pull_job]
+        image_qc_push_job, image_qc_pull_job, audio_qa_labeling_job]

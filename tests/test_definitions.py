@@ -30,6 +30,10 @@ EXPECTED_ASSETS = {
     "image_qc_verdicts": {"image_qc_tasks"},
     "pointing_dataset": {"image_point_checks", "image_points", "image_masks", "image_detections",
                          "image_captions", "images", "image_qc_verdicts"},
+    "sound_regions": {"audio_clips"},
+    "sound_durations": {"sound_regions"},
+    "audio_questions": {"sound_durations", "audio_clips"},
+    "audio_qa_dataset": {"audio_questions", "audio_clips"},
 }
 LOOP_ASSETS = {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
                "whisper_rl_model", "asr_eval", "promoted_model"}
@@ -39,10 +43,11 @@ EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("asr_eval", "asr_eval_deletions_not_up"),
                    ("whisper_rl_model", "whisper_rl_model_entropy_ok"),
                    ("image_masks", "image_masks_well_formed"),
-                   ("pointing_dataset", "pointing_dataset_points_in_masks")}
+                   ("pointing_dataset", "pointing_dataset_points_in_masks"),
+                   ("audio_questions", "audio_questions_well_formed")}
 EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences",
                  "speech_data", "speech_loop", "speech_rl_loop", "qc_push", "qc_pull",
-                 "image_labeling", "image_qc_push", "image_qc_pull"}
+                 "image_labeling", "image_qc_push", "image_qc_pull", "audio_qa_labeling"}
 
 
 def test_asset_graph_matches_the_snapshot():

@@ -1,0 +1,100 @@
+"""The audio questions dataset: one row per question form, for TRL's GRPOTrainer.
+
+Columns (policy):
+
+* ``prompt`` is conversational (one user turn holding the question, its options and the
+  answering hint; the audio-LM trainer inserts the audio), ``audio`` the clip's file;
+* the answer rewards (:mod:`training.rewards.answers`) read ``answer`` (a letter for
+  multiple choice, a label, or a number as text), ``answer_type`` (``choice``, ``number``,
+  ``text``), ``options`` (the four options; empty for open forms) and ``tolerance`` (for
+  numbers; None otherwise); ``problem_type`` says the same as ``answer_type`` in the words
+  of Video-R1 / R1-AQA datasets (``multiple choice``, ``numerical``, ``free-form``);
+* provenance: ``regions_source`` is where the regions the answer was computed from came
+  from (``manifest``, ``human`` or ``model:<name>``), and ``field_sources`` (JSON) names the
+  source of every field: the audio (the ingested file), the prompt (the template of its
+  kind), the answer (the timeline of those regions) and the options (the seeded draw).
+
+Example:
+    >>> q = {"question_id": "q1", "clip_id": "c1", "kind": "longest", "form": "choice",
+    ...      "subject": None, "question": "Which sound lasts the longest in total?",
+    ...      "prompt": "Which sound lasts the longest in total?\\nA. music\\nB. speech\\n...",
+    ...      "answer": "B", "answer_text": "speech", "answer_type": "choice", "value": None,
+    ...      "tolerance": None, "options": ["music", "speech", "dog", "noise"],
+    ...      "regions_source": "manifest", "seed": 0}
+    >>> row = dataset_row(q, audio="/d/a.ogg", duration_s=12.5)
+    >>> row["prompt"][0]["role"], row["answer"], row["problem_type"], row["audio"]
+    ('user', 'B', 'multiple choice', '/d/a.ogg')
+    >>> json.loads(row["field_sources"])["answer"]
+    'timeline of manifest regions'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+PROBLEM_TYPES = {"choice": "multiple choice", "number": "numerical", "text": "free-form"}
+
+
+def dataset_row(question: Mapping[str, Any], *, audio: str, duration_s: float) -> dict[str, Any]:
+    """The dataset row of one ``audio_questions`` row (see the columns above)."""
+    form = question["form"]
+    sources = {
+        "audio": "audio_clips.source_path",
+        "prompt": f"template:{question['kind']}" + (" with options" if form == "choice" else ""),
+        "answer": f"timeline of {question['regions_source']} regions",
+        "options": f"seeded distractors (seed {question['seed']})" if form == "choice"
+        else None,
+    }
+    return {
+        "example_id": question["question_id"], "clip_id": question["clip_id"],
+        "audio": str(audio), "duration_s": float(duration_s),
+        "prompt": [{"role": "user", "content": question["prompt"]}],
+        "prompt_text": question["prompt"], "question": question["question"],
+        "kind": question["kind"], "form": form, "subject": question["subject"],
+        "answer": question["answer"], "answer_text": question["answer_text"],
+        "answer_type": question["answer_type"],
+        "problem_type": PROBLEM_TYPES[question["answer_type"]],
+        "options": list(question["options"] or []), "tolerance": question["tolerance"],
+        "regions_source": question["regions_source"],
+        "field_sources": json.dumps({k: v for k, v in sources.items() if v}),
+    }
+
+
+def export_dataset(rows: Sequence[Mapping[str, Any]], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``audio_qa.jsonl`` and the ``datasets`` folder ``audio_qa_dataset/`` into
+    ``out_dir``, each atomically (a temp name, then a rename)."""
+    from datasets import Dataset
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    features = _features()
+    records = [{name: row.get(name) for name in features} for row in rows]
+    jsonl, tmp = out_dir / "audio_qa.jsonl", out_dir / ".audio_qa.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                   encoding="utf-8")
+    os.replace(tmp, jsonl)
+    dataset_dir, staging = out_dir / "audio_qa_dataset", out_dir / ".audio_qa_dataset.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    Dataset.from_dict({name: [r[name] for r in records] for name in features},
+                      features=features).save_to_disk(str(staging))
+    shutil.rmtree(dataset_dir, ignore_errors=True)
+    os.replace(staging, dataset_dir)
+    return {"jsonl": jsonl, "dataset": dataset_dir}
+
+
+def _features():
+    from datasets import Features, List, Value
+
+    text = Value("string")
+    return Features({
+        "example_id": text, "clip_id": text, "audio": text, "duration_s": Value("float64"),
+        "prompt": List({"role": text, "content": text}), "prompt_text": text, "question": text,
+        "kind": text, "form": text, "subject": text, "answer": text, "answer_text": text,
+        "answer_type": text, "problem_type": text, "options": List(text),
+        "tolerance": Value("float64"), "regions_source": text, "field_sources": text,
+    })

@@ -33,3 +33,27 @@ def tiny_whisper_dir(tmp_path_factory):
     from models.testing import build_tiny_whisper
 
     return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory):
+    """One real Label Studio for the session (a fresh database takes ~65 s to start); each
+    test works in projects of its own. Skipped only when its venv is missing outside CI."""
+    from pipelines import labelstudio_server as server
+
+    if server.executable() is None:
+        reason = (f"no Label Studio venv at {server.venv_dir()}: build it with "
+                  "`make labelstudio-setup` (`make test` does)")
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("labelstudio")
+    settings = server.Settings(
+        port=server.free_port(), data_dir=root / "data", username="qc-admin@rlfoundry.test",
+        password="qc-admin-pw", token="rlfoundry-test-token", document_root=root / "docroot")
+    (root / "docroot").mkdir()
+    with server.running(settings, timeout_s=300) as srv:
+        yield srv

@@ -9,44 +9,23 @@ are not in CI: with CI=true a missing venv fails, so CI really runs this.
 
 from __future__ import annotations
 
-import os
 import wave
 from datetime import UTC, datetime
 
-import pytest
 import requests
 from dagster import DagsterInstance, materialize
 
 from assets.qc import PROJECT, pairwise_qc_tasks, pairwise_qc_verdicts
 from labeling.qc.review import second_review
 from labeling.qc.tasks import batch_tasks, pairwise_result
-from pipelines import labelstudio_server as server
 from pipelines.partitions import BATCHES
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PAIRS = 10
 # Annotator 1 sides with the model except on pair-2 and pair-3; the second-review share
 # (default 0.2: pair-0, pair-1, pair-3, pair-9 here) gets a second annotator, who agrees on
 # pair-0, pair-3 (both "other") and pair-9, and disagrees on pair-1 (a tie: no verdict).
 FIRST_OTHER = {"pair-2", "pair-3"}
 SECOND = {"pair-0": "model", "pair-1": "other", "pair-3": "other", "pair-9": "model"}
-
-
-@pytest.fixture(scope="module")
-def label_studio(tmp_path_factory):
-    if server.executable() is None:
-        reason = (f"no Label Studio venv at {server.venv_dir()}: build it with "
-                  "`make labelstudio-setup` (`make test` does)")
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-    root = tmp_path_factory.mktemp("labelstudio")
-    settings = server.Settings(
-        port=server.free_port(), data_dir=root / "data", username="qc-admin@rlfoundry.test",
-        password="qc-admin-pw", token="rlfoundry-test-token", document_root=root / "docroot")
-    (root / "docroot").mkdir()
-    with server.running(settings, timeout_s=300) as srv:
-        yield srv
 
 
 def write_wav(path) -> None:

@@ -53,7 +53,6 @@ from pipelines import labelstudio_server as server
 from pipelines.partitions import BATCHES
 from resources.warehouse import Warehouse
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 RED, BLUE, GREEN, WHITE = (200, 30, 30), (30, 30, 200), (30, 180, 30), (255, 255, 255)
 
 
@@ -374,23 +373,6 @@ def test_the_dataset_keeps_the_points_people_said_yes_to(warehouse, tmp_path):
 # --------------------------------------------------------------------------- real server
 
 
-@pytest.fixture(scope="module")
-def label_studio(tmp_path_factory):
-    if server.executable() is None:
-        reason = (f"no Label Studio venv at {server.venv_dir()}: build it with "
-                  "`make labelstudio-setup` (`make test` does)")
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-    root = tmp_path_factory.mktemp("labelstudio-points")
-    settings = server.Settings(
-        port=server.free_port(), data_dir=root / "data", username="qc-admin@rlfoundry.test",
-        password="qc-admin-pw", token="rlfoundry-test-token", document_root=root / "docroot")
-    (root / "docroot").mkdir()
-    with server.running(settings, timeout_s=300) as srv:
-        yield srv
-
-
 def sdk_decode(rle: list[int]) -> np.ndarray:
     """Label Studio's own decoder (label_studio_sdk, in its venv) on `rle`."""
     code = ("import json, sys; from label_studio_sdk.converter.brush import decode_rle; "
@@ -437,7 +419,7 @@ def test_push_answer_pull_into_the_dataset_through_a_real_label_studio(label_stu
     assert (decoded == expected).all()  # Label Studio reads our brush RLE as the mask
 
     reviewer = ls.request("POST", "/api/users/", json={
-        "email": "reviewer@rlfoundry.test", "username": "reviewer"})["id"]
+        "email": "point-reviewer@rlfoundry.test", "username": "point-reviewer"})["id"]
     first_no = {("img-1", "blue ball", 40.5, 25.5), ("img-2", "red box", 20.5, 18.5)}
     second = {("img-0", "red box", 20.5, 18.5): "no",   # a tie with the first annotator
               ("img-2", "red box", 20.5, 18.5): "no",   # agrees on no

@@ -77,6 +77,18 @@ def pairwise_qc_tasks(context: AssetExecutionContext, config: QcPushConfig, ware
     })
 
 
+def exported_tasks(label_studio: LabelStudio, project_name: str, batch: str,
+                   push_asset: str) -> tuple[int, list[dict]]:
+    """The project's id and its exported tasks of `batch`, or an error naming the asset that
+    pushes them."""
+    project = label_studio.find_project(project_name)
+    if project is None:
+        raise LabelStudioError(f"No project {project_name!r} in Label Studio at "
+                               f"{label_studio.base_url}: materialize {push_asset} for batch "
+                               f"{batch!r} first.")
+    return project, tasks.batch_tasks(label_studio.export_tasks(project), batch)
+
+
 @asset(partitions_def=batches, group_name="qc", deps=["pairwise_qc_tasks"],
        code_version=sql.version("schema/pairwise_verdicts", THIS, labeling.qc))
 def pairwise_qc_verdicts(context: AssetExecutionContext, config: QcConfig, warehouse: Warehouse,
@@ -84,12 +96,7 @@ def pairwise_qc_verdicts(context: AssetExecutionContext, config: QcConfig, wareh
     """The batch's annotations in Label Studio: a verdict per pair (the majority) and the
     agreement between annotators; `preference_pairs` uses the verdicts on its next run."""
     batch = context.partition_key
-    project = label_studio.find_project(config.project)
-    if project is None:
-        raise LabelStudioError(f"No project {config.project!r} in Label Studio at "
-                               f"{label_studio.base_url}: materialize pairwise_qc_tasks for "
-                               f"batch {batch!r} first.")
-    mine = tasks.batch_tasks(label_studio.export_tasks(project), batch)
+    project, mine = exported_tasks(label_studio, config.project, batch, "pairwise_qc_tasks")
     pulled = verdicts.pull_verdicts(mine, source=label_studio.project_url(project))
     now = datetime.now(UTC)
     warehouse.write_partition("pairwise_verdicts", batch,

@@ -18,9 +18,10 @@ import labeling.qc.points
 import sql
 from assets.common import batches
 from assets.image.common import read
+from assets.qc import exported_tasks
 from labeling.image.pointing import rgb_file
 from labeling.qc import point_verdicts, points, review, tasks
-from resources.label_studio import LabelStudio, LabelStudioError
+from resources.label_studio import LabelStudio
 from resources.warehouse import Warehouse
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
@@ -98,12 +99,7 @@ def image_qc_verdicts(context: AssetExecutionContext, config: ImageQcConfig,
     """The batch's answers in Label Studio: a verdict per point (the majority) and the
     agreement between annotators; `pointing_dataset` uses the verdicts on its next run."""
     batch = context.partition_key
-    project = label_studio.find_project(config.project)
-    if project is None:
-        raise LabelStudioError(f"No project {config.project!r} in Label Studio at "
-                               f"{label_studio.base_url}: materialize image_qc_tasks for "
-                               f"batch {batch!r} first.")
-    mine = tasks.batch_tasks(label_studio.export_tasks(project), batch)
+    project, mine = exported_tasks(label_studio, config.project, batch, "image_qc_tasks")
     pulled = point_verdicts.pull_point_verdicts(mine, source=label_studio.project_url(project))
     now = datetime.now(UTC)
     warehouse.write_partition("point_verdicts", batch,

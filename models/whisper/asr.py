@@ -51,7 +51,6 @@ from transformers import (
 )
 from transformers.modeling_outputs import BaseModelOutput
 
-from models.batching import batches_by_duration
 from models.whisper.decoding import (
     BeamCache,
     EndAtCap,
@@ -60,7 +59,13 @@ from models.whisper.decoding import (
     plain_generation_config,
     token_mask,
 )
-from models.whisper.inputs import SAMPLE_RATE, audio_durations, decoder_prompt, token_cap
+from models.whisper.inputs import (
+    SAMPLE_RATE,
+    audio_durations,
+    decoder_prompt,
+    over_batches,
+    token_cap,
+)
 from models.whisper.nbest import NBestLists, Progress
 from models.whisper.scoring import TeacherForcedScoring
 
@@ -205,25 +210,10 @@ class WhisperASR(NBestLists, TeacherForcedScoring):
 
     # ------------------------------------------------------------------------- batching
 
-    def _over_batches(
-        self,
-        audios: Sequence[np.ndarray],
-        batch_size: int,
-        progress: Progress | None,
-        run: Callable[[list[np.ndarray], list[float]], list[_T]],
-    ) -> list[_T]:
-        """Check every clip, run `run` on duration-sorted batches, return results in input order."""
-        seconds = audio_durations(audios)
-        results: list[_T | None] = [None] * len(audios)
-        done = 0
-        for batch in batches_by_duration(seconds, batch_size):
-            outputs = run([audios[i] for i in batch], [seconds[i] for i in batch])
-            for index, output in zip(batch, outputs, strict=True):
-                results[index] = output
-            done += len(batch)
-            if progress is not None:
-                progress(done, len(audios))
-        return results  # type: ignore[return-value]
+    def _over_batches(self, audios: Sequence[np.ndarray], batch_size: int,
+                      progress: Progress | None,
+                      run: Callable[[list[np.ndarray], list[float]], list[_T]]) -> list[_T]:
+        return over_batches(audios, batch_size, progress, run)
 
     def _caps(self, seconds: Sequence[float]) -> torch.Tensor:
         """Per-clip token caps (see `token_cap`) as a tensor on the model's device."""

@@ -71,10 +71,14 @@ import ctranslate2
 import numpy as np
 from transformers import GenerationConfig, WhisperConfig, WhisperProcessor
 
-from models.batching import batches_by_duration
 from models.whisper.ct2_convert import converted_whisper, local_checkpoint
 from models.whisper.decoding import clip_digest, stream_seed
-from models.whisper.inputs import SAMPLE_RATE, audio_durations, decoder_prompt, token_cap
+from models.whisper.inputs import (
+    SAMPLE_RATE,
+    decoder_prompt,
+    over_batches,
+    token_cap,
+)
 from models.whisper.nbest import Hypothesis, Kind, Progress
 
 _T = TypeVar("_T")
@@ -273,22 +277,10 @@ class CT2WhisperASR:
                 tokens_per_second=self.tokens_per_second, extra_tokens=self.extra_tokens)
         return self._scorer
 
-    def _over_batches(
-        self, audios: Sequence[np.ndarray], batch_size: int, progress: Progress | None,
-        run: Callable[[list[np.ndarray], list[float]], list[_T]],
-    ) -> list[_T]:
-        """Check every clip, run `run` on duration-sorted batches, return results in input order."""
-        seconds = audio_durations(audios)
-        results: list[_T | None] = [None] * len(audios)
-        done = 0
-        for batch in batches_by_duration(seconds, batch_size):
-            outputs = run([audios[i] for i in batch], [seconds[i] for i in batch])
-            for index, output in zip(batch, outputs, strict=True):
-                results[index] = output
-            done += len(batch)
-            if progress is not None:
-                progress(done, len(audios))
-        return results  # type: ignore[return-value]
+    def _over_batches(self, audios: Sequence[np.ndarray], batch_size: int,
+                      progress: Progress | None,
+                      run: Callable[[list[np.ndarray], list[float]], list[_T]]) -> list[_T]:
+        return over_batches(audios, batch_size, progress, run)
 
 
 def ct2_max_length(steps: int, prompt_length: int) -> int:

@@ -19,11 +19,14 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 from transformers import PreTrainedModel
 from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE
+
+from models.batching import batches_by_duration
 
 SAMPLE_RATE = 16_000
 MAX_SECONDS = 30.0  # Whisper's input window
@@ -131,3 +134,23 @@ def _special_id(tokenizer, token: str) -> int:
     if token_id is None:
         raise ValueError(f"the tokenizer has no {token} token (unknown language or not Whisper?)")
     return token_id
+
+
+_T = TypeVar("_T")
+
+
+def over_batches(audios: Sequence[np.ndarray], batch_size: int,
+                 progress: Callable[[int, int], None] | None,
+                 run: Callable[[list[np.ndarray], list[float]], list[_T]]) -> list[_T]:
+    """Check every clip, run `run` on duration-sorted batches, return results in input order."""
+    seconds = audio_durations(audios)
+    results: list[_T | None] = [None] * len(audios)
+    done = 0
+    for batch in batches_by_duration(seconds, batch_size):
+        outputs = run([audios[i] for i in batch], [seconds[i] for i in batch])
+        for index, output in zip(batch, outputs, strict=True):
+            results[index] = output
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(audios))
+    return results  # type: ignore[return-value]

@@ -31,8 +31,10 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 AnswerType = Literal["text", "number"]
@@ -41,10 +43,20 @@ AnswerType = Literal["text", "number"]
 def format_number(value: float, decimals: int = 1) -> str:
     """A number as an answer shows it: at most ``decimals`` places, no trailing zeros.
 
-    >>> format_number(3.0), format_number(2.25), format_number(2.26), format_number(-0.0)
-    ('3', '2.2', '2.3', '0')
+    Halves round away from zero on the decimal value, after float noise below 1e-9 is
+    dropped, so a duration summed from regions (3.6500000000000004) and the same duration
+    measured directly (3.65, stored as 3.64999...) show the same answer.
+
+    >>> format_number(3.0), format_number(2.25), format_number(2.24), format_number(-0.0)
+    ('3', '2.3', '2.2', '0')
+    >>> format_number(3.6500000000000004) == format_number(3.65) == "3.7"
+    True
     """
-    text = f"{value:.{decimals}f}"
+    if not math.isfinite(value):
+        return str(value)
+    exact = Decimal(repr(round(value, 9))).quantize(Decimal(1).scaleb(-decimals),
+                                                     rounding=ROUND_HALF_UP)
+    text = f"{exact:f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text

@@ -120,10 +120,20 @@ def _centre_distances(mask: np.ndarray) -> np.ndarray:
     """Per pixel, the distance between its centre and the nearest outside pixel's centre.
 
     The mask is padded with one outside pixel on every side, so the image's
-    border is an edge; pixels outside the mask get 0.
+    border is an edge; pixels outside the mask get 0. Only the mask's bounding box
+    (plus that ring of outside pixels) is transformed: a pixel inside the box is always
+    nearer to the ring than to any outside pixel beyond it, so the distances are the
+    whole image's, at the cost of the box.
     """
-    padded = np.pad(as_mask(mask), 1, constant_values=False)
-    return distance_transform_edt(padded)[1:-1, 1:-1]
+    array = as_mask(mask)
+    out = np.zeros(array.shape, dtype=float)
+    rows, cols = np.nonzero(array.any(axis=1))[0], np.nonzero(array.any(axis=0))[0]
+    if not len(rows):
+        return out
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    padded = np.pad(array[r0:r1, c0:c1], 1, constant_values=False)
+    out[r0:r1, c0:c1] = distance_transform_edt(padded)[1:-1, 1:-1]
+    return out
 
 
 def edge_distances(mask: np.ndarray) -> np.ndarray:

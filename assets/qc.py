@@ -58,11 +58,7 @@ def pairwise_qc_tasks(context: AssetExecutionContext, config: QcPushConfig, ware
         label_studio.ensure_local_storage(project, directory)
     pushed = tasks.qc_tasks(new, batch=batch, media_url=label_studio.media_url,
                             share=config.second_review_share, seed=config.seed)
-    ids = label_studio.import_tasks(project, pushed)
-    flagged = [i for i, t in zip(ids, pushed, strict=True)
-               if t["data"][review.SECOND_REVIEW_FIELD]]
-    for task_id in flagged:  # Label All Tasks serves it until two annotators have labelled it
-        label_studio.update_task(task_id, overlap=review.SECOND_REVIEW_OVERLAP)
+    flagged = import_tasks(label_studio, project, pushed)
     served = sum(t["data"]["audio"].startswith("/data/local-files/") for t in pushed)
     context.log.info(f"Pushed {len(pushed)} task(s) of batch {batch} to "
                      f"{label_studio.project_url(project)} ({len(pairs) - len(new)} already there)")
@@ -75,6 +71,17 @@ def pairwise_qc_tasks(context: AssetExecutionContext, config: QcPushConfig, ware
         "second_review": len(flagged),
         "media_not_served": len(pushed) - served,
     })
+
+
+def import_tasks(label_studio: LabelStudio, project: int, pushed: list[dict]) -> list[int]:
+    """Import `pushed` into the project; the ids of those flagged for a second review, which
+    Label All Tasks then serves until two annotators have answered."""
+    ids = label_studio.import_tasks(project, pushed)
+    flagged = [i for i, t in zip(ids, pushed, strict=True)
+               if t["data"][review.SECOND_REVIEW_FIELD]]
+    for task_id in flagged:
+        label_studio.update_task(task_id, overlap=review.SECOND_REVIEW_OVERLAP)
+    return flagged
 
 
 def exported_tasks(label_studio: LabelStudio, project_name: str, batch: str,

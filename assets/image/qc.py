@@ -18,9 +18,9 @@ import labeling.qc.points
 import sql
 from assets.common import batches
 from assets.image.common import read
-from assets.qc import exported_tasks
+from assets.qc import exported_tasks, import_tasks
 from labeling.image.pointing import rgb_file
-from labeling.qc import point_verdicts, points, review, tasks
+from labeling.qc import point_verdicts, points, tasks
 from resources.label_studio import LabelStudio
 from resources.warehouse import Warehouse
 
@@ -71,11 +71,7 @@ def image_qc_tasks(context: AssetExecutionContext, config: ImageQcPushConfig,
     pushed = points.point_tasks(new, batch=batch, media_url=label_studio.media_url,
                                 share=config.second_review_share, seed=config.seed,
                                 show_mask=config.show_mask)
-    ids = label_studio.import_tasks(project, pushed)
-    flagged = [i for i, t in zip(ids, pushed, strict=True)
-               if t["data"][review.SECOND_REVIEW_FIELD]]
-    for task_id in flagged:  # Label All Tasks serves it until two annotators have answered
-        label_studio.update_task(task_id, overlap=review.SECOND_REVIEW_OVERLAP)
+    flagged = import_tasks(label_studio, project, pushed)
     served = sum(t["data"]["image"].startswith("/data/local-files/") for t in pushed)
     context.log.info(f"Pushed {len(pushed)} point task(s) of batch {batch} to "
                      f"{label_studio.project_url(project)} ({len(rows) - len(new)} already there)")

@@ -115,20 +115,10 @@ def _annotation_choice(
 ) -> tuple[str | None, str, float | None]:
     """(side, annotator, lead_time); side is None when there is no valid choice."""
     none: tuple[None, str, None] = (None, "", None)
-    if not isinstance(ann, dict):
-        problems.append(f"{where}: is a {type(ann).__name__}, expected an object")
+    checked = annotation(where, ann, problems)
+    if checked is None:
         return none
-    if ann.get("was_cancelled"):
-        return none
-    where = f"{where} (id={ann.get('id')})"
-    annotator = _annotator(ann.get("completed_by"))
-    if annotator is None:
-        problems.append(f"{where}: 'completed_by' must be a user id or {{id, email}}, "
-                        f"got {ann.get('completed_by')!r}")
-    result = ann.get("result")
-    if not isinstance(result, list):
-        problems.append(f"{where}: 'result' is not a list")
-        return none
+    where, annotator, result = checked
     pairwise = [r for r in result if isinstance(r, dict) and r.get("type") == "pairwise"]
     if len(pairwise) > 1:
         problems.append(f"{where}: {len(pairwise)} pairwise results, expected one")
@@ -144,6 +134,28 @@ def _annotation_choice(
     lead_time = ann.get("lead_time")
     lead = float(lead_time) if isinstance(lead_time, int | float) else None
     return (_side_object(pairwise[0], selected), annotator or "", lead)
+
+
+def annotation(where: str, ann: Any, problems: list[str]
+               ) -> tuple[str, str | None, list] | None:
+    """An exported annotation's (where, annotator, result list), with what is wrong added to
+    `problems`; None when it has no usable result (cancelled, malformed). The annotator is
+    None when `completed_by` is malformed (a problem is recorded, the result still read)."""
+    if not isinstance(ann, dict):
+        problems.append(f"{where}: is a {type(ann).__name__}, expected an object")
+        return None
+    if ann.get("was_cancelled"):
+        return None
+    where = f"{where} (id={ann.get('id')})"
+    annotator = _annotator(ann.get("completed_by"))
+    if annotator is None:
+        problems.append(f"{where}: 'completed_by' must be a user id or {{id, email}}, "
+                        f"got {ann.get('completed_by')!r}")
+    result = ann.get("result")
+    if not isinstance(result, list):
+        problems.append(f"{where}: 'result' is not a list")
+        return None
+    return where, annotator, result
 
 
 def _annotator(completed_by: Any) -> str | None:

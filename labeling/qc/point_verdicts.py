@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from labeling.qc.agreement import cohens_kappa, percent_agreement
-from labeling.qc.export import LabelStudioExportError, _annotator
+from labeling.qc.export import LabelStudioExportError, annotation
 from labeling.qc.points import ANSWERS, CHOICES, point_id
 from labeling.qc.review import SECOND_REVIEW_FIELD
 
@@ -115,20 +115,10 @@ def _task_votes(i: int, task: Any, problems: list[str]) -> list[PointVote]:
 
 
 def _vote(where: str, ann: Any, problems: list[str]) -> tuple[str, str, float | None] | None:
-    if not isinstance(ann, dict):
-        problems.append(f"{where}: is a {type(ann).__name__}, expected an object")
+    checked = annotation(where, ann, problems)
+    if checked is None:
         return None
-    if ann.get("was_cancelled"):
-        return None
-    where = f"{where} (id={ann.get('id')})"
-    annotator = _annotator(ann.get("completed_by"))
-    if annotator is None:
-        problems.append(f"{where}: 'completed_by' must be a user id or {{id, email}}, "
-                        f"got {ann.get('completed_by')!r}")
-    result = ann.get("result")
-    if not isinstance(result, list):
-        problems.append(f"{where}: 'result' is not a list")
-        return None
+    where, annotator, result = checked
     choices = [r for r in result if isinstance(r, dict) and r.get("type") == "choices"
                and r.get("from_name") == CHOICES]
     if len(choices) > 1:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,18 +84,46 @@ def drop_claimed(warehouse: Warehouse, table: str, id_column: str, batch: str,
 NOT_BAD = ("duplicate", "skipped")  # recorded in quarantine, but not bad media
 
 
+CLIPS_SQL = "queries/clips_for_batch"
+
+
+def read(warehouse: Warehouse, query: str, batch: str) -> list[dict]:
+    """The rows of `sql/<query>.sql` for one batch."""
+    return warehouse.fetch_dicts(sql.load(query), {"batch": batch})
+
+
+def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None) -> list[dict]:
+    """The batch's audio clips (optionally only some `split` tags), tags parsed."""
+    rows = warehouse.fetch_dicts(sql.load(CLIPS_SQL), {"batch": batch, "splits": splits or []})
+    return [{**r, "tags": json.loads(r["tags"])} for r in rows]
+
+
+def reasons_md(failures: Sequence[Mapping[str, Any]]) -> MetadataValue:
+    """Quarantine counts by reason, as a markdown list."""
+    counts = Counter(f["reason"] for f in failures)
+    return MetadataValue.md("\n".join(f"- `{r}`: {n}" for r, n in counts.most_common()) or "none")
+
+
+def table_md(header: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "none"
+             ) -> MetadataValue:
+    """A markdown table (`empty` when there are no rows)."""
+    if not rows:
+        return MetadataValue.md(empty)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return MetadataValue.md("\n".join(lines))
+
+
 def ingest_metadata(result: IngestResult) -> dict[str, Any]:
     """Counts a person checks first: ingested, duplicate, skipped (files a folder batch
     did not read, e.g. a notes file), quarantined (by reason)."""
-    reasons = Counter(q["reason"] for q in result.quarantined if q["reason"] not in NOT_BAD)
+    bad = [q for q in result.quarantined if q["reason"] not in NOT_BAD]
     return {
         "ingested": result.ingested,
         "duplicates": result.duplicates,
         "skipped": sum(q["reason"] == "skipped" for q in result.quarantined),
-        "quarantined": sum(reasons.values()),
-        "quarantine_reasons": MetadataValue.md(
-            "\n".join(f"- `{r}`: {n}" for r, n in reasons.most_common()) or "none"
-        ),
+        "quarantined": len(bad),
+        "quarantine_reasons": reasons_md(bad),
     }
 
 

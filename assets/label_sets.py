@@ -19,6 +19,8 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import sql
 from resources.warehouse import Warehouse
@@ -43,6 +45,13 @@ def made_from(rows: Iterable[Mapping]) -> str | None:
     when they disagree, when one recorded none, or when there are no rows."""
     found = {r.get("clip_set") for r in rows}
     return found.pop() if len(found) == 1 else None
+
+
+def stamp(rows: Iterable[Mapping[str, Any]], made_from: str | None,
+          **columns: Any) -> list[dict[str, Any]]:
+    """Label rows with the clip set they were made from, the time, and `columns` added."""
+    now = datetime.now(UTC)
+    return [{**r, **columns, "clip_set": made_from, "created_at": now} for r in rows]
 
 
 def stale_labels(warehouse: Warehouse, media_table: str, label_tables: Sequence[str],

@@ -5,7 +5,7 @@ import math
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
-from assets.audio_qa.common import read
+from assets.common import read
 from labeling.questions.choices import LETTERS
 from labeling.questions.validate import check_choice
 from pipelines.partitions import batches

@@ -5,11 +5,10 @@ from collections import Counter
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+import assets.common
 import labeling.audio_qa
 import sql
-from assets.audio_qa import common as audio_common
-from assets.audio_qa.common import read, table_md
-from assets.common import batches
+from assets.common import batches, read, table_md
 from labeling.audio_qa.dataset import dataset_row, export_dataset
 from resources.warehouse import Warehouse
 
@@ -19,7 +18,7 @@ QUESTIONS_SQL = "queries/audio_questions_for_batch"
 
 
 @asset(partitions_def=batches, group_name="audio_qa", deps=["audio_questions", "audio_clips"],
-       code_version=sql.version(QUESTIONS_SQL, THIS, audio_common, labeling.audio_qa))
+       code_version=sql.version(QUESTIONS_SQL, THIS, assets.common, labeling.audio_qa))
 def audio_qa_dataset(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """One row per question form for TRL's GRPOTrainer: conversational `prompt`, `audio` (the
     clip's file), `answer`, `answer_type` / `problem_type`, `options`, `tolerance`, and where

@@ -8,14 +8,13 @@ from typing import Literal
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+import assets.common
 import assets.label_sets
 import labeling.audio_qa
 import labeling.questions
 import sql
-from assets.audio_qa import common as audio_common
-from assets.audio_qa.common import read, read_clips, reasons_md, stamp, table_md
-from assets.common import batches
-from assets.label_sets import made_from
+from assets.common import CLIPS_SQL, batches, load_clips, read, reasons_md, table_md
+from assets.label_sets import made_from, stamp
 from labeling.audio_qa.chain import question_rows, timelines_of
 from labeling.audio_qa.questions import KINDS, QuestionSettings
 from labeling.questions.guards import Margin
@@ -52,8 +51,8 @@ class AudioQuestionsConfig(Config):
 
 
 @asset(partitions_def=batches, group_name="audio_qa", deps=["sound_durations", "audio_clips"],
-       code_version=sql.version(DURATIONS_SQL, audio_common.CLIPS_SQL, "schema/audio_questions",
-                                THIS, audio_common, assets.label_sets, labeling.audio_qa,
+       code_version=sql.version(DURATIONS_SQL, CLIPS_SQL, "schema/audio_questions",
+                                THIS, assets.common, assets.label_sets, labeling.audio_qa,
                                 labeling.questions))
 def audio_questions(
     context: AssetExecutionContext, config: AudioQuestionsConfig, warehouse: Warehouse,
@@ -63,7 +62,7 @@ def audio_questions(
     with its reason and the values measured."""
     batch = context.partition_key
     durations = read(warehouse, DURATIONS_SQL, batch)
-    clips = read_clips(warehouse, batch)
+    clips = load_clips(warehouse, batch)
     settings = QuestionSettings(tuple(config.kinds), Margin(config.margin_s, config.margin_rel),
                                 Margin(config.tolerance_s, config.tolerance_rel),
                                 config.min_peak_s)

@@ -16,14 +16,21 @@ from typing import Literal
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+import assets.common
 import assets.label_sets
 import labeling.audio_qa
 import models.regions
 import sql
-from assets.audio_qa import common as audio_common
-from assets.audio_qa.common import read, read_clips, reasons_md, stamp, table_md
-from assets.common import batches, progress_logger
-from assets.label_sets import clip_set, made_from
+from assets.common import (
+    CLIPS_SQL,
+    batches,
+    load_clips,
+    progress_logger,
+    read,
+    reasons_md,
+    table_md,
+)
+from assets.label_sets import clip_set, made_from, stamp
 from labeling.audio_qa.chain import (
     detect_regions,
     duration_rows,
@@ -62,8 +69,8 @@ class SoundRegionsConfig(Config):
 
 
 @asset(partitions_def=batches, group_name="audio_qa", deps=["audio_clips"],
-       code_version=sql.version(audio_common.CLIPS_SQL, "queries/clip_sets",
-                                "schema/sound_regions", THIS, audio_common, assets.label_sets,
+       code_version=sql.version(CLIPS_SQL, "queries/clip_sets",
+                                "schema/sound_regions", THIS, assets.common, assets.label_sets,
                                 labeling.audio_qa, models.regions))
 def sound_regions(
     context: AssetExecutionContext, config: SoundRegionsConfig, warehouse: Warehouse,
@@ -72,7 +79,7 @@ def sound_regions(
     """Every clip's sound regions with their source (`manifest`, `human`, `model:<name>`) and
     whether its questions use them; bad given regions are quarantined with their reason."""
     batch = context.partition_key
-    clips = read_clips(warehouse, batch)
+    clips = load_clips(warehouse, batch)
     to_detect = [c for c in clips if config.detect_speech == "all" or (
         config.detect_speech == "missing" and "regions" not in c["tags"])]
     detector = model_hub.load("region_detector", config.model or None) if to_detect else None
@@ -122,7 +129,7 @@ def _detector_metadata(detector, rows: list[dict], detected: dict) -> dict:
 
 
 @asset(partitions_def=batches, group_name="audio_qa", deps=["sound_regions"],
-       code_version=sql.version(REGIONS_SQL, "schema/sound_durations", THIS, audio_common,
+       code_version=sql.version(REGIONS_SQL, "schema/sound_durations", THIS, assets.common,
                                 assets.label_sets, labeling.audio_qa))
 def sound_durations(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Per clip and class of the regions its questions use: seconds heard, first start, last

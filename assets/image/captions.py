@@ -12,10 +12,10 @@ import labeling.image.phrases
 import labeling.image.pixels
 import models.vision.captioner
 import sql
-from assets.common import batches, progress_logger
+from assets.common import batches, progress_logger, read, reasons_md
 from assets.image import common as image_common
-from assets.image.common import model_metadata, read, reasons_md, stamp, weights_kind
-from assets.label_sets import clip_set, made_from
+from assets.image.common import model_metadata, weights_kind
+from assets.label_sets import clip_set, made_from, stamp
 from labeling.image.chain import caption_rows, parser_name, phrase_rows
 from labeling.image.phrases import load_english
 from resources.model_hub import ModelHub

@@ -5,7 +5,7 @@ import json
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
-from assets.image.common import read
+from assets.common import read
 from labeling.image.chain import rle_of
 from labeling.image.masks import decode_rle
 from pipelines.partitions import batches

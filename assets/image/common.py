@@ -1,16 +1,10 @@
-"""What the image chain's assets share: reading a batch's rows, stamping them, model provenance."""
+"""What the image chain's assets share: model provenance (random tiny weights or pretrained)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from dagster import MetadataValue
-
-import sql
-from resources.warehouse import Warehouse
 
 TINY_PARAMETERS = 2_000_000
 """Fewer parameters than this is a tiny random build (`models.tiny`): the smallest real
@@ -44,21 +38,3 @@ def model_metadata(context, role: str, model) -> dict[str, Any]:
             f"({parameter_count(model):,} parameters); its output is meaningless and is for "
             "tests and demos only.")
     return {"model": MetadataValue.text(model.name), "weights": MetadataValue.text(weights)}
-
-
-def read(warehouse: Warehouse, query: str, batch: str) -> list[dict]:
-    """The rows of `sql/<query>.sql` for one batch."""
-    return warehouse.fetch_dicts(sql.load(query), {"batch": batch})
-
-
-def stamp(rows: Sequence[Mapping[str, Any]], made_from: str | None,
-          **columns: Any) -> list[dict[str, Any]]:
-    """Rows with their clip set, the time, and `columns` added."""
-    now = datetime.now(UTC)
-    return [{**r, **columns, "clip_set": made_from, "created_at": now} for r in rows]
-
-
-def reasons_md(failures: Sequence[Mapping[str, Any]]) -> MetadataValue:
-    """Quarantine counts by reason, as a markdown list."""
-    counts = Counter(f["reason"] for f in failures)
-    return MetadataValue.md("\n".join(f"- `{r}`: {n}" for r, n in counts.most_common()) or "none")

@@ -15,10 +15,10 @@ import labeling.image.pixels
 import labeling.image.pointing
 import labeling.qc.point_verdicts
 import sql
-from assets.common import batches
+from assets.common import batches, read, reasons_md
 from assets.image import common as image_common
-from assets.image.common import PRETRAINED, RANDOM_TINY, read, reasons_md, stamp
-from assets.label_sets import made_from
+from assets.image.common import PRETRAINED, RANDOM_TINY
+from assets.label_sets import made_from, stamp
 from labeling.image.chain import bad, rle_of
 from labeling.image.pointing import (
     VerifiedRegion,

@@ -12,10 +12,10 @@ import labeling.image.nms
 import labeling.image.pixels
 import models.vision
 import sql
-from assets.common import batches, progress_logger
+from assets.common import batches, progress_logger, read, reasons_md
 from assets.image import common as image_common
-from assets.image.common import model_metadata, read, reasons_md, stamp, weights_kind
-from assets.label_sets import made_from
+from assets.image.common import model_metadata, weights_kind
+from assets.label_sets import made_from, stamp
 from labeling.image.chain import DetectParams, detection_rows, mask_rows
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse

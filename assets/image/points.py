@@ -13,10 +13,9 @@ import labeling.image.overlay
 import labeling.image.points
 import labeling.image.verify
 import sql
-from assets.common import batches, png_markdown
+from assets.common import batches, png_markdown, read, reasons_md
 from assets.image import common as image_common
-from assets.image.common import read, reasons_md, stamp
-from assets.label_sets import made_from
+from assets.label_sets import made_from, stamp
 from labeling.image.chain import box_of, check_rows, pass_rates, point_rows, rle_of
 from labeling.image.masks import decode_rle
 from labeling.image.overlay import overlay

@@ -16,8 +16,7 @@ from pydantic import Field
 import labeling.qc.point_verdicts
 import labeling.qc.points
 import sql
-from assets.common import batches
-from assets.image.common import read
+from assets.common import batches, read
 from assets.qc import exported_tasks, import_tasks
 from labeling.image.pointing import rgb_file
 from labeling.qc import point_verdicts, points, tasks

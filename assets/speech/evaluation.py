@@ -9,8 +9,14 @@ from pydantic import Field
 
 import sql
 import training.eval
-from assets.common import batches, png_markdown, progress_logger, tags_json
-from assets.speech.labeling import CLIPS_SQL, load_clips
+from assets.common import (
+    CLIPS_SQL,
+    batches,
+    load_clips,
+    png_markdown,
+    progress_logger,
+    tags_json,
+)
 from labeling.ingest.audio import load_audio_16k
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse

@@ -1,7 +1,6 @@
 """Speech labeling assets: N-best hypotheses for every clip of a batch."""
 
 
-import json
 import sys
 from typing import Literal
 
@@ -12,7 +11,7 @@ import assets.label_sets
 import labeling.asr_labels
 import models.whisper
 import sql
-from assets.common import batches, progress_logger
+from assets.common import CLIPS_SQL, batches, load_clips, progress_logger
 from assets.label_sets import clip_set
 from assets.speech.spec import SPEECH
 from labeling.asr_labels import NBestParams, hypothesis_rows
@@ -24,7 +23,6 @@ from resources.warehouse import Warehouse
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
 
-CLIPS_SQL = "queries/clips_for_batch"
 
 
 class HypothesesConfig(Config):
@@ -46,11 +44,6 @@ class HypothesesConfig(Config):
                                                     "'transformers' (re-scored teacher-forced; "
                                                     "samples seeded per clip).")
 
-
-def load_clips(warehouse: Warehouse, batch: str, splits: list[str] | None = None) -> list[dict]:
-    """The batch's clips (optionally only some `split` tags), tags parsed."""
-    rows = warehouse.fetch_dicts(sql.load(CLIPS_SQL), {"batch": batch, "splits": splits or []})
-    return [{**r, "tags": json.loads(r["tags"])} for r in rows]
 
 
 @asset(partitions_def=batches, group_name="speech", deps=["audio_clips"], pool="gpu",

@@ -86,8 +86,8 @@ def preference_pairs(
                              clips_audio)
     rows, replaced = apply_verdicts(rows, human)
     round_ = model_registry.current_round(SPEECH.family)
-    rows = [{**r, "round": r.get("round") or round_, "clip_set": made_from(hyps)}
-            for r in rows]
+    made = made_from(hyps)
+    rows = [{**r, "round": r.get("round") or round_, "clip_set": made} for r in rows]
     warehouse.write_partition("preference_pairs", batch, _stamp(rows))
     paths = export_pairs(rows, warehouse.report_dir("preference_pairs", batch))
     clips = {h["clip_id"] for h in hyps}
@@ -112,7 +112,8 @@ def reward_shaping(context: AssetExecutionContext, warehouse: Warehouse) -> Mate
     """Reward components per hypothesis: accuracy, hallucination, emptiness, repetition, length."""
     batch = context.partition_key
     hyps = _hypotheses(warehouse, batch)
-    rows = [{**r, "clip_set": made_from(hyps)} for r in shaped_rewards(hyps)]
+    made = made_from(hyps)
+    rows = [{**r, "clip_set": made} for r in shaped_rewards(hyps)]
     warehouse.write_partition("reward_shaping", batch, _stamp(rows))
     means = {k: round(sum(r[k] for r in rows) / len(rows), 4) if rows else 0.0
              for k in ("accuracy_wer", "hallucination_ratio", "empty", "repetition", "overlong")}

@@ -132,6 +132,10 @@ class TrainConfig(BaseModel):
                               "grad scaler); CPU always runs fp32.")
     freeze_encoder: bool = _f(True, "Train the decoder only: cheap and stable for small data; "
                               "the encoder runs without grad.")
+    encoder_cache_mb: int = _f(4096, "With a frozen encoder, keep each clip's encoder output "
+                               "after its first use, up to this many MB per process (tiny.en: "
+                               "2.3 MB a clip); later visits skip the encoder. 0: recompute "
+                               "every time.", ge=0)
     device: str = _f("auto", "'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'; under "
                      "torchrun: cuda:LOCAL_RANK.", min_length=1)
     language: str | None = _f(None, "Transcript language for multilingual checkpoints (None: "

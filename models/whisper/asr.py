@@ -51,6 +51,7 @@ from transformers import (
 )
 from transformers.modeling_outputs import BaseModelOutput
 
+from models.whisper.cross_kv import shared_cross_cache
 from models.whisper.decoding import (
     BeamCache,
     EndAtCap,
@@ -249,6 +250,7 @@ class WhisperASR(NBestLists, TeacherForcedScoring):
         is repeated `rows_per_clip` times (greedy search refuses
         `num_return_sequences > 1`), which with `sampler` gives independent samples.
         """
+        clip_states = encoded
         if num_beams == 1 and rows_per_clip > 1:
             encoded = encoded.repeat_interleave(rows_per_clip, dim=0)
         returned = rows_per_clip if num_beams > 1 else 1
@@ -261,9 +263,13 @@ class WhisperASR(NBestLists, TeacherForcedScoring):
             # as arguments: None in the config would be filled in from the model's config
             extra.update(suppress_tokens=None, begin_suppress_tokens=None)
             processors.append(self._suppress)
-            if num_beams > 1:
-                decoder_config = self.model.config.get_text_config(decoder=True)
-                extra["past_key_values"] = BeamCache(decoder_config)
+            per_clip = num_beams if num_beams > 1 else rows_per_clip
+            if per_clip > 1:  # cross-attention keys/values projected per clip, not per row
+                cache = (BeamCache(self.model.config.get_text_config(decoder=True))
+                         if num_beams > 1 else None)
+                rows = torch.arange(len(caps), device=self.device).repeat_interleave(per_clip)
+                extra["past_key_values"] = shared_cross_cache(self.model, clip_states, rows,
+                                                              cache)
         if sampler is not None:
             processors.append(sampler)
         processors.append(EndAtCap(row_caps, len(self.prompt_ids), self.eos_id))

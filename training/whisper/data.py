@@ -68,6 +68,8 @@ class Batch:
     tags: list[dict] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     """Duration of each unique clip (rows of `features`)."""
+    clip_ids: list[int] = field(default_factory=list)
+    """Each unique clip's index in the run's data (rows of `features`): its encoder-cache key."""
 
 
 @dataclass
@@ -97,6 +99,7 @@ class TrainData:
             texts=[e.text for e in examples],
             tags=[e.tags for e in examples],
             seconds=[self.durations[c] for c in unique] if self.durations else [],
+            clip_ids=unique,
         )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from transformers import WhisperForConditionalGeneration
 
+from models.whisper.cross_kv import shared_cross_cache, worth_sharing
 from models.whisper.inputs import decoder_prompt
 
 __all__ = [
@@ -133,17 +134,26 @@ def token_logps(
     """Teacher-forced log-prob of every token of `targets[i]` given clip `clips[i]`'s states.
 
     `encoder_states` is ``[clips, frames, width]``; gradients flow into the decoder (and into
-    `encoder_states` if it requires grad). Logits are materialised only at target positions, in
-    float32. `temperature` divides the logits first: the distribution rollouts were sampled
-    from (TRL's GRPO scores the same way), so ratio, KL and entropy are of that distribution.
+    `encoder_states` if it requires grad). When clips have several texts, each clip's
+    cross-attention keys and values are projected once (:mod:`models.whisper.cross_kv`).
+    Logits are materialised only at target positions, in float32. `temperature` divides the
+    logits first: the distribution rollouts were sampled from (TRL's GRPO scores the same way),
+    so ratio, KL and entropy are of that distribution.
     """
     device = encoder_states.device
     inputs, labels, mask = decoder_batch(prompt_ids, targets, pad_id)
     inputs, labels, mask = inputs.to(device), labels.to(device), mask.to(device)
     clips = torch.as_tensor(clips, dtype=torch.long, device=device)
-    hidden = model.get_decoder()(
-        input_ids=inputs, encoder_hidden_states=encoder_states[clips], use_cache=False
-    ).last_hidden_state
+    decoder = model.get_decoder()
+    if worth_sharing(len(clips), len(encoder_states)):  # project each clip's states once
+        hidden = decoder(
+            input_ids=inputs, encoder_hidden_states=encoder_states[:1].expand(len(clips), -1, -1),
+            past_key_values=shared_cross_cache(model, encoder_states, clips), use_cache=True,
+        ).last_hidden_state
+    else:
+        hidden = decoder(
+            input_ids=inputs, encoder_hidden_states=encoder_states[clips], use_cache=False
+        ).last_hidden_state
     hidden = hidden[:, len(prompt_ids) - 1 :]  # state j predicts label j
     logits = model.get_output_embeddings()(hidden[mask]).float()
     if temperature != 1.0:
@@ -189,13 +199,19 @@ class WhisperScorer(torch.nn.Module):
             model.get_encoder().requires_grad_(False)
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
-        """Encoder states of `features` (without grad when the encoder is frozen)."""
+        """Encoder states of `features`; a frozen encoder runs without grad and in eval mode
+        (no dropout), so its states are a fixed function of the clip and can be cached."""
         encoder = self.model.get_encoder()
         features = features.to(self.model.device, self.model.dtype)
-        if self.freeze_encoder:
+        if not self.freeze_encoder:
+            return encoder(features).last_hidden_state
+        was_training = encoder.training
+        encoder.eval()
+        try:
             with torch.no_grad():
                 return encoder(features).last_hidden_state
-        return encoder(features).last_hidden_state
+        finally:
+            encoder.train(was_training)
 
     def forward(
         self, features: torch.Tensor | None, clips: Sequence[int],

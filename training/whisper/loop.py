@@ -59,6 +59,7 @@ from training.runtime.metrics_log import (
     truncate_metrics,
 )
 from training.whisper.data import TrainData, batch_rows, load_train_data
+from training.whisper.encoder_cache import EncoderStates
 from training.whisper.logps import WhisperScorer, WhisperTokens
 from training.whisper.offline import step_loss
 from training.whisper.online import OnlineContext, online_step_loss
@@ -103,6 +104,7 @@ class _Run:
     processor: WhisperProcessor
     data: TrainData
     scorer: WhisperScorer
+    encoder: EncoderStates | None  # a frozen encoder's states per clip, cached
     ref: ReferenceLogps | None  # offline objectives: the frozen reference's log-probs
     ctx: OnlineContext | None  # online objectives: generation and the frozen reference
     watch: EntropyWatch
@@ -170,10 +172,11 @@ def _set_up(config: TrainConfig, dist: DistInfo, device: torch.device, autocast,
         feature_extractor=processor.feature_extractor,
     )
     scorer = WhisperScorer(model, tokens, config.freeze_encoder)
+    encoder = _encoder_states(config, scorer, data, autocast, device)
     if config.objective in ONLINE_OBJECTIVES:
         ref, ctx = None, _online_context(config, model, processor, tokens, device)
     else:
-        ref, ctx = prepare_reference(config, scorer, data, autocast, dist), None
+        ref, ctx = prepare_reference(config, scorer, data, autocast, dist, encoder), None
     # SFT's entropy on the references falls because it learns them: a collapse is a failure
     # of policy optimisation (preference and online RL) only, so SFT is not watched.
     watched = config.objective != "sft"
@@ -190,18 +193,33 @@ def _set_up(config: TrainConfig, dist: DistInfo, device: torch.device, autocast,
     )
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16"
                                   and device.type == "cuda")
-    return _Run(config, dist, autocast, out, model, processor, data, scorer, ref, ctx, watch,
-                buckets, reward_schedule, params, optimizer, scheduler, scaler)
+    return _Run(config, dist, autocast, out, model, processor, data, scorer, encoder, ref, ctx,
+                watch, buckets, reward_schedule, params, optimizer, scheduler, scaler)
+
+
+def _encoder_states(config: TrainConfig, scorer: WhisperScorer, data: TrainData, autocast,
+                    device: torch.device) -> EncoderStates | None:
+    """The frozen encoder's per-clip state cache (None when the encoder trains or cap is 0)."""
+    if not config.freeze_encoder or config.encoder_cache_mb == 0:
+        return None
+
+    def encode(features: torch.Tensor) -> torch.Tensor:
+        with autocast():
+            return scorer.encode(features)
+
+    return EncoderStates(encode, data.features, config.encoder_cache_mb, device)
 
 
 def prepare_reference(
-    config: TrainConfig, scorer: WhisperScorer, data: TrainData, autocast, dist: DistInfo
+    config: TrainConfig, scorer: WhisperScorer, data: TrainData, autocast, dist: DistInfo,
+    encoder: EncoderStates | None = None,
 ) -> ReferenceLogps:
     """The cached reference log-probs, computed from the starting model if absent or stale."""
     path = Path(config.output_dir) / CACHE_NAME
     key = fingerprint(config.data, config.model)
     if dist.main and load_reference(path, key) is None:
-        ref = compute_reference(scorer, data, batch_size=config.batch_size, autocast=autocast)
+        ref = compute_reference(scorer, data, batch_size=config.batch_size, autocast=autocast,
+                                encoder=encoder)
         save_reference(ref, path, key)
     dist.barrier()
     ref = load_reference(path, key)
@@ -306,9 +324,10 @@ def _accumulate(run: _Run, module: torch.nn.Module, step: int,
             if run.ctx is not None:
                 seeds = [config.seed * 1_000_003 + p for p in positions]
                 loss, metrics = online_step_loss(config, module, run.scorer, run.ctx, batch,
-                                                 seeds, run.autocast)
+                                                 seeds, run.autocast, run.encoder)
             else:
-                loss, metrics = step_loss(config, module, batch, run.ref, run.autocast)
+                loss, metrics = step_loss(config, module, batch, run.ref, run.autocast,
+                                          run.encoder)
             run.scaler.scale(loss / config.grad_accum_steps).backward()
         for name, value in metrics.items():
             sums[name] = sums.get(name, 0) + value / config.grad_accum_steps

@@ -21,18 +21,22 @@ import torch
 from training.config import TrainConfig
 from training.objectives.losses import dpo_sigmoid_loss, mpo_loss, sft_loss
 from training.whisper.data import Batch
+from training.whisper.encoder_cache import EncoderStates
 from training.whisper.reference_cache import ReferenceLogps
 
 
 def step_loss(
-    config: TrainConfig, scorer: torch.nn.Module, batch: Batch, ref: ReferenceLogps, autocast
+    config: TrainConfig, scorer: torch.nn.Module, batch: Batch, ref: ReferenceLogps, autocast,
+    encoder: EncoderStates | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The objective's loss on one micro-batch and its detached metrics."""
+    """The objective's loss on one micro-batch and its detached metrics (`encoder`: the frozen
+    encoder's cached states, else the encoder runs on the batch's features)."""
     paired = batch.rejected is not None
     texts = batch.chosen + (batch.rejected or [])
     clips = batch.clips * (2 if paired else 1)
+    states = encoder.of(batch.clip_ids) if encoder is not None else None
     with autocast():
-        out = scorer(batch.features, clips, texts)
+        out = scorer(None if states is not None else batch.features, clips, texts, states=states)
     b = len(batch.chosen)
     logps, tokens = out.logps.float(), out.tokens
     chosen, chosen_n = logps[:b], tokens[:b]

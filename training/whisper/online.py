@@ -38,6 +38,7 @@ from training.objectives.losses import sft_loss
 from training.objectives.mwer import mwer_loss
 from training.rewards.composite import RewardWeights, reward_table
 from training.whisper.data import Batch
+from training.whisper.encoder_cache import EncoderStates
 from training.whisper.logps import WhisperScorer, WhisperTokens
 
 Metrics = dict[str, torch.Tensor]
@@ -59,14 +60,15 @@ class OnlineContext:
 
 def online_step_loss(
     config: TrainConfig, module: torch.nn.Module, scorer: WhisperScorer, ctx: OnlineContext,
-    batch: Batch, seeds: list[int], autocast: Callable,
+    batch: Batch, seeds: list[int], autocast: Callable, encoder: EncoderStates | None = None,
 ) -> tuple[torch.Tensor, Metrics]:
     """The GRPO or MWER loss of one micro-batch (`module` may be `scorer` wrapped in DDP).
 
+    `encoder` is the frozen encoder's state cache (None: encode the batch's features).
     `seeds` has one rollout seed per example (a function of its position in the data stream,
     so the same example gets the same samples whatever the batch size or number of ranks).
     """
-    states = scorer.encode(batch.features)
+    states = encoder.of(batch.clip_ids) if encoder is not None else scorer.encode(batch.features)
     example_states = states[batch.clips]
     seconds = [batch.seconds[c] for c in batch.clips]
     was_training = scorer.model.training

@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from training.whisper.data import TrainData
+from training.whisper.encoder_cache import EncoderStates
 from training.whisper.logps import WhisperScorer
 
 CACHE_NAME = "reference_logps.safetensors"
@@ -63,8 +64,10 @@ def compute_reference(
     *,
     batch_size: int,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    encoder: EncoderStates | None = None,
 ) -> ReferenceLogps:
-    """Log-probs of every example's texts under `scorer`'s model as it is now, in eval mode."""
+    """Log-probs of every example's texts under `scorer`'s model as it is now, in eval mode
+    (`encoder`: the frozen encoder's state cache, which this pass fills for training)."""
     was_training = scorer.training
     scorer.eval()
     chosen, rejected, chosen_n, rejected_n = [], [], [], []
@@ -73,8 +76,10 @@ def compute_reference(
             batch = data.batch(list(range(start, min(start + batch_size, len(data)))))
             texts = batch.chosen + (batch.rejected or [])
             clips = batch.clips * (2 if batch.rejected is not None else 1)
+            states = encoder.of(batch.clip_ids) if encoder is not None else None
             with autocast():
-                out = scorer(batch.features, clips, texts)
+                out = scorer(None if states is not None else batch.features, clips, texts,
+                             states=states)
             logps, tokens = out.logps.float().cpu(), out.tokens.cpu()
             b = len(batch.chosen)
             chosen.append(logps[:b])

@@ -79,6 +79,28 @@ audio_qa_labeling_job = define_asset_job(
     "detected by silero-vad), durations per class, templated questions (open and multiple "
     "choice), then the dataset (TRL rows).",
 )
+audio_qa_qc_push_job = define_asset_job(
+    "audio_qa_qc_push", AssetSelection.assets("audio_qa_qc_tasks"), partitions_def=batches,
+    description="Push a batch's clips to Label Studio to mark their sounds (the manifest's or "
+    "the detector's regions pre-drawn; a share routed to a second annotator).",
+)
+audio_qa_qc_pull_job = define_asset_job(
+    "audio_qa_qc_pull",
+    AssetSelection.assets("audio_qa_qc_verdicts", "sound_regions", "sound_durations",
+                          "audio_questions", "audio_qa_dataset"),
+    partitions_def=batches,
+    description="Pull a batch's marked regions and their agreement (class-wise IoU) from Label "
+    "Studio, then rebuild its regions, durations, questions and dataset with the accepted "
+    "human regions first.",
+)
+video_qa_labeling_job = define_asset_job(
+    "video_qa_labeling", AssetSelection.groups("video_qa"), partitions_def=batches,
+    description="A batch's videos to a video questions dataset: frames cut at 70 % (the rest is "
+    "the truth), descriptions of both parts (given, or by the VLM), questions about what "
+    "happens next (by the text LLM, checked, or by a template) with a blind control, then the "
+    "dataset (TRL rows).",
+)
 JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job, speech_data_job,
         speech_loop_job, speech_rl_loop_job, qc_push_job, qc_pull_job, image_labeling_job,
-        image_qc_push_job, image_qc_pull_job, audio_qa_labeling_job]
+        image_qc_push_job, image_qc_pull_job, audio_qa_labeling_job, audio_qa_qc_push_job,
+        audio_qa_qc_pull_job, video_qa_labeling_job]

@@ -30,10 +30,16 @@ EXPECTED_ASSETS = {
     "image_qc_verdicts": {"image_qc_tasks"},
     "pointing_dataset": {"image_point_checks", "image_points", "image_masks", "image_detections",
                          "image_captions", "images", "image_qc_verdicts"},
-    "sound_regions": {"audio_clips"},
+    "sound_regions": {"audio_clips", "audio_qa_qc_verdicts"},
+    "audio_qa_qc_tasks": {"audio_clips"},
+    "audio_qa_qc_verdicts": {"audio_qa_qc_tasks"},
     "sound_durations": {"sound_regions"},
     "audio_questions": {"sound_durations", "audio_clips"},
     "audio_qa_dataset": {"audio_questions", "audio_clips"},
+    "video_segments": {"videos"},
+    "video_descriptions": {"video_segments", "videos"},
+    "video_questions": {"video_descriptions", "video_segments"},
+    "video_qa_dataset": {"video_questions", "video_segments"},
 }
 LOOP_ASSETS = {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
                "whisper_rl_model", "asr_eval", "promoted_model"}
@@ -44,10 +50,13 @@ EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("whisper_rl_model", "whisper_rl_model_entropy_ok"),
                    ("image_masks", "image_masks_well_formed"),
                    ("pointing_dataset", "pointing_dataset_points_in_masks"),
-                   ("audio_questions", "audio_questions_well_formed")}
+                   ("audio_questions", "audio_questions_well_formed"),
+                   ("video_segments", "video_segments_cut_exact"),
+                   ("video_questions", "video_questions_well_formed")}
 EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences",
                  "speech_data", "speech_loop", "speech_rl_loop", "qc_push", "qc_pull",
-                 "image_labeling", "image_qc_push", "image_qc_pull", "audio_qa_labeling"}
+                 "image_labeling", "image_qc_push", "image_qc_pull", "audio_qa_labeling",
+                 "audio_qa_qc_push", "audio_qa_qc_pull", "video_qa_labeling"}
 
 
 def test_asset_graph_matches_the_snapshot():
@@ -91,7 +100,8 @@ def test_checks_and_jobs_match_the_snapshot():
 
 GPU_ASSETS = {"asr_hypotheses", "asr_baseline_eval", "whisper_sft_model",
               "whisper_preference_model", "whisper_rl_model", "asr_eval",
-              "image_captions", "image_detections", "image_masks"}
+              "image_captions", "image_detections", "image_masks", "video_descriptions",
+              "video_questions"}
 
 
 def test_model_steps_share_the_gpu_pool():

@@ -4,8 +4,8 @@ Policy (see `labeling.audio_qa.chain`): a clip's questions use its human regions
 manifest's (`regions` tag), else the speech detector's; the others are recorded but not used
 (the manifest wins over the model for the same clip). Given regions are a complete
 annotation; detected ones cover speech only (silero-vad): `models` has no audio-tagger role,
-so music, noise and any other class need manifest or human regions. Human regions (Label
-Studio) are not pulled yet: the `source` column and the precedence are ready for them.
+so music, noise and any other class need manifest or human regions. Human regions are the
+clips' accepted reviews in Label Studio (`audio_qa_qc_verdicts`, table `sound_region_reviews`).
 """
 
 import statistics
@@ -19,6 +19,7 @@ from pydantic import Field
 import assets.common
 import assets.label_sets
 import labeling.audio_qa
+import labeling.qc.region_verdicts
 import models.regions
 import sql
 from assets.common import (
@@ -39,12 +40,14 @@ from labeling.audio_qa.chain import (
     speech_agreement,
 )
 from labeling.ingest.audio import load_audio_16k
+from labeling.qc.region_verdicts import human_regions
 from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
 
 REGIONS_SQL = "queries/sound_regions_for_batch"
+HUMAN_SQL = "queries/human_regions_for_batch"
 DETECTED_CLASSES = ("speech",)
 """What the region detector role (silero-vad) labels; every other class must be given."""
 
@@ -68,10 +71,10 @@ class SoundRegionsConfig(Config):
                          "is tiny; more threads beside other torch steps spin against them).")
 
 
-@asset(partitions_def=batches, group_name="audio_qa", deps=["audio_clips"],
-       code_version=sql.version(CLIPS_SQL, "queries/clip_sets",
+@asset(partitions_def=batches, group_name="audio_qa", deps=["audio_clips", "audio_qa_qc_verdicts"],
+       code_version=sql.version(CLIPS_SQL, "queries/clip_sets", HUMAN_SQL,
                                 "schema/sound_regions", THIS, assets.common, assets.label_sets,
-                                labeling.audio_qa, models.regions))
+                                labeling.audio_qa, labeling.qc.region_verdicts, models.regions))
 def sound_regions(
     context: AssetExecutionContext, config: SoundRegionsConfig, warehouse: Warehouse,
     model_hub: ModelHub,
@@ -80,14 +83,17 @@ def sound_regions(
     whether its questions use them; bad given regions are quarantined with their reason."""
     batch = context.partition_key
     clips = load_clips(warehouse, batch)
+    human = human_regions(read(warehouse, HUMAN_SQL, batch))
     to_detect = [c for c in clips if config.detect_speech == "all" or (
-        config.detect_speech == "missing" and "regions" not in c["tags"])]
+        config.detect_speech == "missing" and "regions" not in c["tags"]
+        and c["clip_id"] not in human)]
     detector = model_hub.load("region_detector", config.model or None) if to_detect else None
     detected, failures = detect_regions(detector, to_detect, load_audio_16k, chunk=config.chunk,
                                         threads=config.threads,
                                         progress=progress_logger(context, "clips detected"))
     rows, problems = region_rows(clips, detected, detector=detector.name if detector else "",
-                                 classes=config.classes or None, slack_s=config.slack_s)
+                                 human=human, classes=config.classes or None,
+                                 slack_s=config.slack_s)
     failures += problems
     warehouse.write_partition("sound_regions", batch,
                               stamp(rows, clip_set(warehouse, "audio_clips", batch)))

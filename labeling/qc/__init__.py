@@ -11,7 +11,14 @@
   on X?"), the point pre-drawn in a contrasting colour, the mask as a brush region.
 * :mod:`labeling.qc.point_verdicts`: their answers as verdicts per point, agreement, and the
   points the pointing dataset keeps.
+* :mod:`labeling.qc.regions`: the audio chain's clips as region-marking tasks (Audio + Labels),
+  the manifest's or detector's regions pre-drawn.
+* :mod:`labeling.qc.region_verdicts`: what people marked, agreement by class-wise IoU over time,
+  each clip's accepted regions (the chain's ``human`` source).
+* :mod:`labeling.qc.question_checks`: any chain's questions as yes/no validation tasks (video,
+  audio or image), their statuses and agreement.
 
 The HTTP side is :class:`resources.label_studio.LabelStudio`; the assets are
-``assets/qc.py`` (speech) and ``assets/image/qc.py`` (points).
+``assets/qc.py`` (speech), ``assets/image/qc.py`` (points), ``assets/audio_qa/qc.py``
+(regions) and the helpers of ``assets/question_qc.py`` (questions).
 """

@@ -1,0 +1,69 @@
+"""The video questions dataset: every question form as a TRL GRPO row, JSONL and `datasets`."""
+
+import sys
+from collections import Counter
+
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+import assets.common
+import labeling.video_qa.dataset
+import sql
+from assets.common import batches, read, reasons_md, table_md
+from labeling.video_qa.dataset import dataset_row, export_dataset, keep_row
+from resources.warehouse import Warehouse
+
+THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
+
+QUESTIONS_SQL = "queries/video_questions_for_batch"
+
+
+class VideoQADatasetConfig(Config):
+    include_answerable_blind: bool = Field(False, description="Keep questions the text LLM "
+                                           "answered right without the video (left out by "
+                                           "default: they teach reading options, not frames).")
+    keep_qc: list[str] = Field(["unreviewed", "accepted"], description="QC states kept "
+                               "(`qc` column: unreviewed, accepted, rejected, disputed); once "
+                               "human validation runs, keep ['accepted'] alone.")
+
+
+@asset(partitions_def=batches, group_name="video_qa", deps=["video_questions", "video_segments"],
+       code_version=sql.version(QUESTIONS_SQL, THIS, assets.common, labeling.video_qa.dataset))
+def video_qa_dataset(
+    context: AssetExecutionContext, config: VideoQADatasetConfig, warehouse: Warehouse,
+) -> MaterializeResult:
+    """One row per question form for TRL's GRPOTrainer: conversational `prompt`, `images` (the
+    frames before the cut), `answer`, `options`, `problem_type`, curriculum buckets, and the
+    source and QC of every field; written as JSONL and as a `datasets` folder in the asset's
+    report folder. Questions left out (answerable blind, QC) are recorded in the quarantine."""
+    batch = context.partition_key
+    questions = read(warehouse, QUESTIONS_SQL, batch)
+    rows, left_out = [], []
+    for q in questions:
+        why = keep_row(q, keep_qc=config.keep_qc, include_blind=config.include_answerable_blind)
+        if why is None:
+            rows.append(dataset_row(q, video=q["source_path"], frames=q["context_paths"],
+                                    weights=q["weights"]))
+        else:
+            left_out.append({"source_path": q["source_path"], "reason": why,
+                             "detail": f"{q['form']} question {q['question_id']}: "
+                                       f"{q['question'][:100]!r} left out of the dataset"})
+    paths = export_dataset(rows, warehouse.report_dir("video_qa_dataset", batch))
+    warehouse.write_quarantine("video_qa_dataset", batch, left_out)
+    weights = Counter(r["weights"] for r in rows)
+    if weights.get("random-tiny"):
+        context.log.warning("RANDOM TINY WEIGHTS: some rows of this dataset rest on tiny random "
+                            "models (see its `weights` column); they are for tests and demos.")
+    return MaterializeResult(metadata={
+        "examples": len(rows), "videos": len({r["video_id"] for r in rows}),
+        "by_problem_type": MetadataValue.json(dict(Counter(r["problem_type"] for r in rows))),
+        "question_sources": MetadataValue.json(dict(Counter(r["question_source"]
+                                                            for r in rows))),
+        "weights": MetadataValue.json(dict(weights)),
+        "left_out": len(left_out), "left_out_reasons": reasons_md(left_out),
+        "sample": table_md(["video", "prompt", "answer", "bucket"],
+                           [(r["video"].rsplit("/", 1)[-1], r["question"][:80], r["answer"][:60],
+                             r["curriculum_bucket"]) for r in rows[:8]], "no example"),
+        "jsonl": MetadataValue.path(str(paths["jsonl"])),
+        "dataset": MetadataValue.path(str(paths["dataset"])),
+    })

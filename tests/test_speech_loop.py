@@ -111,6 +111,10 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse, re
     assert result.success
     snap = _meta(result, "speech_training_set")
     assert (snap["sft_rows"], snap["eval_clips"]) == (3, 2) and snap["pairs"] > 0
+    # each pair carries its clip's verified transcript, for an SFT term on the reference
+    texts = dict(warehouse.fetch("SELECT clip_id, text FROM audio_clips WHERE batch = 'b'"))
+    pairs = [json.loads(line) for line in open(f"{snap['snapshot']}/pairs.jsonl")]
+    assert pairs and all(p["reference"] == texts[p["clip_id"]].strip() for p in pairs)
     sft, dpo = _meta(result, "whisper_sft_model"), _meta(result, "whisper_preference_model")
     assert "data:image/png;base64," in sft["curves"] and "data:image/png" in dpo["curves"]
     # DPO starts from the SFT checkpoint, which is also its frozen reference

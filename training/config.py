@@ -29,6 +29,7 @@ GrpoVariant = Literal["grpo", "bnpo", "dr_grpo", "dapo"]
 Curriculum = Literal["none", "steps", "reward"]
 Precision = Literal["fp32", "bf16", "fp16"]
 MpoLossType = Literal["sigmoid", "bco_pair", "sft"]
+SftTarget = Literal["chosen", "reference"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 ONLINE_OBJECTIVES = ("grpo", "mwer")
 GRPO_VARIANTS: tuple[str, ...] = get_args(GrpoVariant)
@@ -107,8 +108,13 @@ class TrainConfig(BaseModel):
                                        "TRL's DPOConfig.loss_type.", min_length=1)
     loss_weights: list[float] = _f([0.8, 0.2, 1.0], "MPO weight of each term in `loss_types` "
                                    "(TRL's loss_weights).")
-    sft_weight: float = _f(0.0, "DPO only: adds sft_weight x NLL of the chosen transcript "
-                           "(RPO-style regulariser).", ge=0.0)
+    sft_target: SftTarget = _f("chosen", "DPO's sft_weight term and MPO's 'sft' term imitate "
+                               "'chosen' (the mined best hypothesis, as TRL does) or "
+                               "'reference' (the clip's verified transcript; a pair without "
+                               "one falls back to its chosen side, counted in "
+                               "`sft/on_reference`).")
+    sft_weight: float = _f(0.0, "DPO only: adds sft_weight x NLL of the `sft_target` "
+                           "transcript (RPO-style regulariser).", ge=0.0)
     learning_rate: float = _f(1e-5, "Peak AdamW learning rate.", gt=0.0)
     weight_decay: float = _f(0.0, "AdamW weight decay.", ge=0.0)
     max_grad_norm: float = _f(1.0, "Gradient clipping norm; 0 turns clipping off.", ge=0.0)

@@ -310,6 +310,8 @@ def mpo_loss(
     loss_types: Sequence[str] = ("sigmoid", "bco_pair", "sft"),
     weights: Sequence[float] | None = (0.8, 0.2, 1.0),
     running_mean: RunningMean | None = None,
+    sft_logps: torch.Tensor | None = None,
+    sft_lengths: torch.Tensor | None = None,
 ) -> LossOutput:
     """Mixed preference optimisation: a weighted sum of TRL loss types.
 
@@ -319,7 +321,9 @@ def mpo_loss(
     chosen transcript) terms. ``weights=None`` means 1.0 each, as TRL's ``loss_weights=None``.
 
     ``chosen_lengths`` (completion token counts, ``[batch]``) is needed only for ``"sft"``; see
-    :func:`sft_loss`. ``running_mean`` is passed to :func:`bco_pair_loss` (None: TRL 1.16).
+    :func:`sft_loss`. ``sft_logps``/``sft_lengths`` put the ``"sft"`` term on other
+    transcripts (e.g. the clips' reference transcripts) instead of the chosen ones.
+    ``running_mean`` is passed to :func:`bco_pair_loss` (None: TRL 1.16).
     No label smoothing: TRL 1.16 applies none to any of these three terms.
 
     ``components`` holds each term's unweighted value; the rewards and metrics are those of the
@@ -363,6 +367,8 @@ def mpo_loss(
                 beta=beta,
                 running_mean=running_mean,
             ).loss
+        elif sft_logps is not None:  # "sft" on other transcripts
+            term = sft_loss(sft_logps, sft_lengths)
         else:  # "sft"
             term = sft_loss(policy_chosen_logps, chosen_lengths)
         components[loss_type] = term.detach()

@@ -3,7 +3,8 @@
 Two row shapes (one JSON object a line):
 
 - preference pairs (dpo/mpo), as ``training.data.preference_data.export_pairs`` writes them:
-  ``prompt, chosen, rejected, audio, clip_id, pair_id, source``;
+  ``prompt, chosen, rejected, audio, clip_id, pair_id, source``, and in a loop's training set
+  ``reference`` (the clip's verified transcript, for ``sft_target="reference"``);
 - SFT rows: ``audio`` and ``text`` (``id`` optional).
 
 Each distinct audio file is decoded once and turned into Whisper's 30 s log-mel features, kept in
@@ -53,6 +54,8 @@ class Example:
     """The reference transcript as written (SFT rows; what RL rewards compare against)."""
     tags: dict = field(default_factory=dict)
     """The row's other keys (keywords, language, accent...) for rewards and group weights."""
+    reference: list[int] | None = None
+    """Pairs rows: the clip's verified transcript, tokenised, when the row carries one."""
 
 
 @dataclass
@@ -70,6 +73,8 @@ class Batch:
     """Duration of each unique clip (rows of `features`)."""
     clip_ids: list[int] = field(default_factory=list)
     """Each unique clip's index in the run's data (rows of `features`): its encoder-cache key."""
+    references: list[list[int] | None] = field(default_factory=list)
+    """Pairs: each example's tokenised reference transcript (None where the row had none)."""
 
 
 @dataclass
@@ -100,6 +105,7 @@ class TrainData:
             tags=[e.tags for e in examples],
             seconds=[self.durations[c] for c in unique] if self.durations else [],
             clip_ids=unique,
+            references=[e.reference for e in examples],
         )
 
 
@@ -140,7 +146,11 @@ def load_train_data(
         clip = clip_of.setdefault(audio, len(clip_of))
         if paired:
             key = str(row.get("pair_id") or f"row{number}")
-            examples.append(Example(key, clip, targets(row["chosen"]), targets(row["rejected"])))
+            reference = row.get("reference")
+            reference = targets(reference) if isinstance(reference, str) and reference.strip() \
+                else None
+            examples.append(Example(key, clip, targets(row["chosen"]), targets(row["rejected"]),
+                                    reference=reference))
         else:
             key = str(row.get("id") or f"row{number}")
             tags = {k: v for k, v in row.items() if k not in ("audio", "text", "id")}

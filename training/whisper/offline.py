@@ -34,6 +34,9 @@ def step_loss(
     paired = batch.rejected is not None
     texts = batch.chosen + (batch.rejected or [])
     clips = batch.clips * (2 if paired else 1)
+    imitated = _sft_texts(config, batch) if paired else None
+    if imitated is not None:  # the SFT term's own transcripts, scored in the same pass
+        texts, clips = texts + imitated, clips + batch.clips
     states = encoder.of(batch.clip_ids) if encoder is not None else None
     with autocast():
         out = scorer(None if states is not None else batch.features, clips, texts, states=states)
@@ -46,7 +49,12 @@ def step_loss(
         loss = sft_loss(chosen, chosen_n)
         metrics["loss/sft"] = loss.detach()
     else:
-        rejected = logps[b:]
+        rejected = logps[b : 2 * b]
+        sft_logps, sft_n = ((logps[2 * b :], tokens[2 * b :]) if imitated is not None
+                            else (chosen, chosen_n))
+        if imitated is not None:
+            metrics["sft/on_reference"] = torch.tensor(
+                sum(r is not None for r in batch.references) / b)
         if config.objective == "dpo":
             result = dpo_sigmoid_loss(
                 chosen, rejected, ref_chosen, ref_rejected,
@@ -54,13 +62,15 @@ def step_loss(
             )
             loss = result.loss
             if config.sft_weight:
-                nll = sft_loss(chosen, chosen_n)
+                nll = sft_loss(sft_logps, sft_n)
                 result.components["sft"] = nll.detach()
                 loss = loss + config.sft_weight * nll
         else:
             result = mpo_loss(
                 chosen, rejected, ref_chosen, ref_rejected, chosen_n,
                 beta=config.beta, loss_types=config.loss_types, weights=config.loss_weights,
+                sft_logps=sft_logps if imitated is not None else None,
+                sft_lengths=sft_n if imitated is not None else None,
             )
             loss = result.loss
         metrics.update({
@@ -74,3 +84,14 @@ def step_loss(
     metrics["entropy"] = out.entropy[:b].mean()
     metrics["kl"] = ((chosen.detach() - ref_chosen) / chosen_n).mean()
     return loss, metrics
+
+
+def _sft_texts(config: TrainConfig, batch: Batch) -> list[list[int]] | None:
+    """The transcripts an SFT term imitates when they are not the chosen ones: each pair's
+    reference (its chosen side where it has none); None when the chosen ones are used."""
+    has_sft = (config.objective == "dpo" and config.sft_weight > 0) or (
+        config.objective == "mpo" and "sft" in config.loss_types)
+    if not has_sft or config.sft_target != "reference":
+        return None
+    return [ref if ref is not None else chosen
+            for ref, chosen in zip(batch.references, batch.chosen, strict=True)]

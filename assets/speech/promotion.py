@@ -111,7 +111,9 @@ def asr_eval(
     payload = {"decision": decision.to_dict(), "models": models, "snapshot": snap["dir"],
                "eval_batches": snap["eval_batches"],
                "guard_batches": snap.get("guard_batches", []),
-               "reports": {lbl: r.to_dict() for lbl, r in named.items()}}
+               "reports": {lbl: r.to_dict() for lbl, r in named.items()},
+               "guard_wer": {_label(lbl, models[lbl]): guard_wers[lbl] for lbl in order
+                             if lbl in guard_wers}}
     (out / "report.json").write_text(json.dumps(payload, indent=2))
     warehouse.write_output("asr_eval", loop, {**payload, "report": str(out / "report.json"),
                                               "table": table})
@@ -125,6 +127,7 @@ def asr_eval(
         "deletion_rate_delta": round(decision.deletion_rate_delta, 4),
         "decision": MetadataValue.text(decision.reason),
         "guards": MetadataValue.json(list(decision.guards)),
+        "guard_wer": MetadataValue.md(_guard_table(payload["guard_wer"])),
         "table": MetadataValue.md(comparison_table(named, markdown=True)),
         "wer_by_group": png_markdown(png, "WER per group"),
         "report": MetadataValue.path(str(out / "report.json")),
@@ -251,3 +254,14 @@ def promoted_model(context: AssetExecutionContext, warehouse: Warehouse,
         "previous_wer": round(decision["incumbent_wer"], 4),
         "train_batches": MetadataValue.json(list(row["train_batches"])),
     })
+
+
+def _guard_table(guard_wer: dict[str, dict[str, float]]) -> str:
+    """Markdown: each model's WER (%) on each guard batch (empty: no guard batches)."""
+    batches = sorted({b for wers in guard_wer.values() for b in wers})
+    if not batches:
+        return "no guard batches"
+    rows = [f"| model | {' | '.join(batches)} |", "|---|" + "---:|" * len(batches)]
+    rows += [f"| {model} | " + " | ".join(f"{100 * wers[b]:.1f}" for b in batches) + " |"
+             for model, wers in guard_wer.items()]
+    return "\n".join(rows)

@@ -1,0 +1,206 @@
+"""The typed config of a TRL run (SFT or GRPO on a vision-language model).
+
+Same style as :mod:`training.config` (one pydantic model, every field described, unknown keys
+and bad values raise :class:`training.config.ConfigError` naming the field); the Dagster
+configs of the VLM loop can derive from it and validate before launching anything.
+
+Example:
+    >>> cfg = TrlConfig(objective="grpo", model="m", data="rows.jsonl", output_dir="out")
+    >>> cfg.loss_type, cfg.num_generations, cfg.weights()["point_in_mask"]
+    ('dapo', 4, 1.0)
+    >>> TrlConfig.from_dict({"objective": "grpo", "model": "m", "data": "d", "output_dir": "o",
+    ...                      "loss_type": "ppo"})
+    Traceback (most recent call last):
+    ...
+    training.config.ConfigError: config field 'loss_type': must be one of [...], got 'ppo'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from training.config import ConfigError
+
+Family = Literal["vlm"]
+Objective = Literal["sft", "grpo"]
+LossType = Literal["grpo", "dapo", "dr_grpo"]
+ScaleRewards = Literal["group", "batch", "none"]
+PointFormat = Literal["json", "molmo", "tuple"]
+PointScale = Literal["pixels", "norm1000", "percent"]
+AnswerStyle = Literal["auto", "plain", "tagged", "think"]
+Precision = Literal["fp32", "bf16", "fp16"]
+Scheduler = Literal["linear", "cosine", "constant"]
+
+#: Reward components and their default weights: pointing rows get the first two, video
+#: multiple-choice rows the last two (a component is None, i.e. left out, on other rows).
+DEFAULT_REWARD_WEIGHTS: dict[str, float] = {
+    "point_in_mask": 1.0, "point_format": 0.1, "choice_correct": 1.0, "answer_format": 0.1,
+}
+
+
+def _f(default: Any = ..., description: str = "", **constraints: Any) -> Any:
+    return Field(default, description=description, **constraints)
+
+
+class TrlConfig(BaseModel):
+    """One TRL run; ``python -m training.trl_backend.run CONFIG.json`` reads it.
+
+    Example config file::
+
+        {"objective": "grpo", "model": "runs/sft-1/checkpoints/checkpoint-200",
+         "data": "exports/pointing/pointing.jsonl", "output_dir": "runs/grpo-1",
+         "max_steps": 300, "num_generations": 8, "loss_type": "dapo", "beta": 0.04}
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+    family: Family = _f("vlm", "Model family: 'vlm' (image pointing and video multiple "
+                        "choice; LLaVA-class models whose processor builds here).")
+    objective: Objective = _f(description="'sft' (cold start: the gold answer of each row, "
+                              "completion-only loss) or 'grpo' (sampled groups scored by the "
+                              "chains' verifiable rewards).")
+    model: str = _f(description="Starting model: a local transformers folder (a hub id on a "
+                    "machine with the hub). GRPO's frozen KL reference is reloaded from it.",
+                    min_length=1)
+    data: str = _f(description="JSONL of the chains' dataset rows: pointing.jsonl "
+                   "(pointing_dataset) and/or video_qa.jsonl (video_qa_dataset), one or "
+                   "several files joined by ','. Relative media paths are resolved against "
+                   "the JSONL's folder.", min_length=1)
+    output_dir: str = _f(description="metrics.jsonl, curves.png, config.json and "
+                         "checkpoints/checkpoint-N (safetensors) go here; a run resumes from "
+                         "its last checkpoint.", min_length=1)
+    blind: bool = _f(False, "Withhold the media (the blind control): text-only prompts, no "
+                     "images; a gain that needs no image shows up as a blind run that learns "
+                     "as well.")
+    max_steps: int = _f(100, "Optimizer steps (a resumed run stops at the same total).", ge=1)
+    batch_size: int = _f(4, "Prompts (dataset rows) per micro-batch per process; GRPO samples "
+                         "num_generations completions of each.", ge=1)
+    grad_accum_steps: int = _f(1, "Micro-batches per optimizer step.", ge=1)
+    learning_rate: float = _f(1e-5, "Peak AdamW learning rate.", gt=0.0)
+    lr_scheduler: Scheduler = _f("linear", "Decay after warmup: 'linear' or 'cosine' to 0 at "
+                                 "max_steps, or 'constant' (extending a resumed run then keeps "
+                                 "its schedule).")
+    warmup_steps: int = _f(0, "Linear warmup steps.", ge=0)
+    weight_decay: float = _f(0.0, "AdamW weight decay.", ge=0.0)
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm.", gt=0.0)
+    seed: int = _f(0, "Seeds torch/numpy/python, the data order and the sampling.", ge=0)
+    save_every: int = _f(100, "Checkpoint every this many steps (and at the last step).", ge=1)
+    log_every: int = _f(10, "Report to Dagster every this many steps (metrics.jsonl gets "
+                        "every step).", ge=1)
+    precision: Precision = _f("fp32", "'bf16'/'fp16' mixed precision on CUDA; CPU trains fp32.")
+    gradient_checkpointing: bool = _f(False, "Recompute activations in backward (TRL's default "
+                                      "is on): saves GPU memory on real models, costs time.")
+    max_frames: int = _f(8, "Video rows: at most this many context frames, evenly spaced.",
+                         ge=1)
+    max_length: int | None = _f(None, "SFT: truncate prompt + completion to this many tokens "
+                                "(None: no truncation; image tokens must not be cut).", ge=8)
+    point_format: PointFormat = _f("json", "How pointing answers are written (SFT targets; "
+                                   "point_format reward): 'json' [{\"point_2d\": [x, y], "
+                                   "\"label\": ...}], 'molmo' <point x= y=> (always percent), "
+                                   "'tuple' (x, y).")
+    point_scale: PointScale = _f("norm1000", "Coordinates of 'json'/'tuple' points: 'norm1000' "
+                                 "(0-1000, Qwen2-VL), 'percent' (0-100) or 'pixels' of the "
+                                 "original image.")
+    answer_style: AnswerStyle = _f("auto", "Multiple-choice answers (SFT targets; the "
+                                   "answer_format reward): 'auto' follows each row's prompt "
+                                   "(asks for <think>/<answer> tags: 'think'; for <answer> "
+                                   "alone: 'tagged'; else 'plain'), 'plain' (the letter), "
+                                   "'tagged' (<answer>B</answer>) or 'think' (<think>the "
+                                   "option's text</think><answer>B</answer>).")
+
+    # --- GRPO
+    num_generations: int = _f(4, "GRPO: completions sampled per prompt (the group whose "
+                              "rewards are normalised).", ge=2)
+    loss_type: LossType = _f("dapo", "GRPO loss: 'grpo' (per-sequence mean), 'dapo' "
+                             "(token-level, TRL's default) or 'dr_grpo' (fixed normaliser).")
+    beta: float = _f(0.04, "Weight of the k3 KL to the frozen starting model. TRL computes "
+                     "(and logs) KL only when beta > 0; 0 loads no reference.", ge=0.0)
+    epsilon: float = _f(0.2, "Lower clip of the policy ratio (1 - epsilon).", gt=0.0)
+    epsilon_high: float | None = _f(None, "Upper clip (1 + epsilon_high); None = epsilon. "
+                                    "DAPO's clip-higher uses 0.28.", gt=0.0)
+    scale_rewards: ScaleRewards = _f("group", "Advantage scaling: by the group's std "
+                                     "('group'), the batch's ('batch') or not ('none', Dr GRPO).")
+    reward_weights: dict[str, float] = _f({}, "Weights of reward components, overriding "
+                                          f"{DEFAULT_REWARD_WEIGHTS}; every component is "
+                                          "logged, weight 0 included.")
+    point_sigma: float = _f(0.0, "point_in_mask: px scale of the exp(-d/sigma) partial credit "
+                            "for a near miss (0: inside or nothing).", ge=0.0)
+    max_completion_length: int = _f(64, "GRPO: tokens sampled per completion at most.", ge=1)
+    temperature: float = _f(1.0, "GRPO: sampling temperature of the rollouts.", gt=0.0)
+    entropy_warn_fraction: float = _f(0.5, "GRPO: warn when policy entropy falls below this "
+                                      "fraction of its start.", ge=0.0, le=1.0)
+    entropy_stop_fraction: float = _f(0.2, "GRPO: stop (keeping the last checkpoint) below this "
+                                      "fraction of the start entropy; 0 turns the stop off.",
+                                      ge=0.0, le=1.0)
+    entropy_window: int = _f(5, "The watch compares the mean entropy of the last N steps with "
+                             "that of the first N.", ge=1)
+    collapse_patience: int = _f(5, "GRPO: stop after this many steps in a row in which no "
+                                "group's rewards varied.", ge=1)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _error(exc) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrlConfig:
+        unknown = sorted(set(self.reward_weights) - set(DEFAULT_REWARD_WEIGHTS))
+        if unknown:
+            raise ValueError(f"reward_weights: unknown components {unknown}; known: "
+                             f"{list(DEFAULT_REWARD_WEIGHTS)}")
+        if self.objective == "grpo" and not any(self.weights().values()):
+            raise ValueError("reward_weights: every weight is 0: GRPO would have no reward")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        """Every reward component's weight: the defaults overridden by ``reward_weights``."""
+        return {**DEFAULT_REWARD_WEIGHTS, **self.reward_weights}
+
+    # ------------------------------------------------------------------ file in/out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrlConfig:
+        """A validated config from a mapping; unknown or missing keys raise ConfigError."""
+        if not isinstance(raw, dict):
+            raise ConfigError("<root>", f"expected a JSON object, got {type(raw).__name__}")
+        return cls(**raw)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str]) -> TrlConfig:
+        """Read and validate a JSON config file."""
+        try:
+            raw = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError("<file>", f"{path} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError("<file>", f"{path} is not valid JSON: {exc}") from None
+        return cls.from_dict(raw)
+
+    def to_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write the config as indented JSON (atomically)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
+        os.replace(tmp, path)
+        return path
+
+
+def _error(exc: ValidationError) -> ConfigError:
+    """The first problem, in :class:`ConfigError`'s words, naming this config's fields."""
+    err = exc.errors()[0]
+    name = ".".join(str(p) for p in err["loc"]) or "<root>"
+    if err["type"] == "extra_forbidden":
+        return ConfigError(name, f"unknown field; known fields: {sorted(TrlConfig.model_fields)}")
+    if err["type"] == "value_error":  # a cross-field check: "<field>: <what is wrong>"
+        text = str(err.get("ctx", {}).get("error", err["msg"]))
+        field_name, _, rest = text.partition(": ")
+        if field_name in TrlConfig.model_fields:
+            return ConfigError(field_name, rest)
+        return ConfigError(name, text)
+    return ConfigError.of(exc)

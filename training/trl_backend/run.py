@@ -1,0 +1,78 @@
+"""Entry point of a TRL run (SFT or GRPO of a VLM); a JSON config is its only argument.
+
+Run it with::
+
+    torchrun --nproc-per-node 1 -m training.trl_backend.run path/to/config.json
+
+or, single process, ``python -m training.trl_backend.run path/to/config.json``; with
+``--nproc-per-node N`` the Trainer runs DDP (nccl on CUDA, gloo on CPU), and with
+``accelerate launch --config_file fsdp.yaml -m training.trl_backend.run CONFIG`` FSDP. The
+config fields are documented in ``training/trl_backend/config.py``. A run resumes from
+``output_dir`` if that holds a complete checkpoint.
+
+Under Dagster Pipes (``DAGSTER_PIPES_CONTEXT`` set by the launching asset) progress goes to the
+Dagster log and the end reports an asset materialization with the final metrics and checkpoint
+path, as ``training/run.py`` does for Whisper; otherwise progress and the result are printed as
+JSON lines. A bad config exits with code 2 and a message naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from training.config import ConfigError
+from training.runtime.guard import die_with_parent
+from training.runtime.pipes_report import fail, open_reporter, record_error
+from training.trl_backend.config import TrlConfig
+from training.trl_backend.data import DataError
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except Exception as exc:  # the launcher shows this line instead of "exit code 1"
+        record_error(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        fail("usage: python -m training.trl_backend.run CONFIG.json")
+    try:
+        config = TrlConfig.from_json(argv[0])
+    except ConfigError as exc:
+        fail(f"{argv[0]}: {exc}")
+    from training.trl_backend.train import TrainingStopped, train  # heavy: after the config
+
+    rank = int(os.environ.get("RANK", "0"))
+    with open_reporter(enabled=rank == 0) as report:
+        report.message(f"training {config.family} {config.objective} from {config.model} "
+                       f"into {config.output_dir}" + (" (blind: no media)" if config.blind
+                                                      else ""))
+        try:
+            result = train(config, log=report.log)
+        except (DataError, TrainingStopped) as exc:
+            fail(str(exc))
+        if result.stopped:
+            report.message(f"entropy watch: {result.stopped}; keeping checkpoint "
+                           f"{result.checkpoint}")
+        report.materialize({
+            **{k: v for k, v in result.metrics.items()
+               if isinstance(v, int | float) and not isinstance(v, bool)},
+            "checkpoint": str(result.checkpoint.resolve()),
+            "output_dir": str(result.output_dir.resolve()),
+            "objective": config.objective,
+            "family": config.family,
+            "blind": config.blind,
+            "resumed_from_step": result.resumed_from,
+            "stopped_early": bool(result.stopped),
+            "stop_reason": result.stopped or "",
+            "skipped_rows": len(result.skipped),
+        })
+    return 0
+
+
+if __name__ == "__main__":
+    die_with_parent()  # torchrun (or the guard) gone: stop training, leave nothing behind
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""SFT and GRPO of a vision-language model with TRL's trainers, resumable, recorded like Whisper's.
+
+:func:`train` reads the chains' rows (:mod:`training.trl_backend.data`), builds TRL's
+``SFTTrainer`` (prompt-completion rows, loss on the completion only) or ``GRPOTrainer`` (the
+rewards of :mod:`training.trl_backend.rewards`, weighted), adds the
+:class:`~training.trl_backend.callback.MetricsCallback` and trains. Checkpoints are TRL's (the
+Trainer's): ``<output_dir>/checkpoints/checkpoint-N`` with ``model.safetensors``, the processor,
+optimizer, scheduler and RNG states (read back with ``weights_only=True``); a run whose
+output_dir holds a complete one resumes from it (same step count, data order, optimizer).
+
+One optimizer step = ``grad_accum_steps`` micro-batches of ``batch_size`` prompts per process
+(GRPO: each with ``num_generations`` completions, so TRL's per-device batch is their product).
+Under ``torchrun`` the Trainer (accelerate) runs DDP itself: nccl on CUDA, gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training.monitors import EntropyWatch
+from training.trl_backend.callback import Log, MetricsCallback
+from training.trl_backend.config import TrlConfig
+from training.trl_backend.data import read_rows, to_dataset, trl_rows
+from training.trl_backend.rewards import reward_functions
+
+CHECKPOINTS = "checkpoints"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+class TrainingStopped(RuntimeError):
+    """The entropy watch stopped a run before it had saved any checkpoint."""
+
+
+@dataclass
+class TrlResult:
+    """What a finished run reports: final step, checkpoint folder and last metrics."""
+
+    step: int
+    checkpoint: Path
+    metrics: dict[str, Any]
+    output_dir: Path
+    resumed_from: int | None
+    stopped: str | None = None
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def last_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint (the Trainer writes ``trainer_state.json`` last)."""
+    folder = Path(output_dir) / CHECKPOINTS
+    if not folder.is_dir():
+        return None
+    done = [(int(m.group(1)), p) for p in folder.iterdir()
+            if (m := _CHECKPOINT.match(p.name)) and (p / "trainer_state.json").is_file()]
+    return max(done)[1] if done else None
+
+
+def train(config: TrlConfig, *, log: Log | None = None) -> TrlResult:
+    """Train (or resume) per ``config``; see the module docstring."""
+    out = Path(config.output_dir)
+    resume = last_checkpoint(out)
+    trainer, skipped = build_trainer(config)
+    watch = (EntropyWatch(config.entropy_warn_fraction, config.entropy_stop_fraction,
+                          config.collapse_patience, config.entropy_window)
+             if config.objective == "grpo" else None)  # SFT's entropy falls as it learns
+    callback = MetricsCallback(out, log=log, log_every=config.log_every, watch=watch)
+    trainer.add_callback(callback)
+    if resume is None and trainer.is_world_process_zero():
+        out.mkdir(parents=True, exist_ok=True)
+        config.to_json(out / "config.json")
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    checkpoint = last_checkpoint(out)
+    if checkpoint is None:
+        if callback.stopped:
+            raise TrainingStopped(f"{callback.stopped}; no checkpoint had been saved yet "
+                                  "(lower save_every to keep one)")
+        raise RuntimeError(f"{out}: training ended without a checkpoint")
+    step = int(_CHECKPOINT.match(checkpoint.name).group(1))
+    resumed = int(_CHECKPOINT.match(resume.name).group(1)) if resume else None
+    return TrlResult(step if callback.stopped else trainer.state.global_step, checkpoint,
+                     callback.last, out, resumed, callback.stopped, skipped)
+
+
+def build_trainer(config: TrlConfig):
+    """TRL's trainer for ``config`` (not yet trained) and the rows it skipped."""
+    from transformers import AutoProcessor, PrinterCallback
+
+    rows, skipped = trl_rows(read_rows(config.data), blind=config.blind,
+                             max_frames=config.max_frames, point_format=config.point_format,
+                             point_scale=config.point_scale, answer_style=config.answer_style)
+    processor = AutoProcessor.from_pretrained(config.model)
+    media = [] if config.blind else ["images"]
+    with warnings.catch_warnings():  # TRL's and transformers' notices about their own defaults
+        warnings.simplefilter("ignore", FutureWarning)
+        if config.objective == "sft":
+            from trl import SFTConfig, SFTTrainer
+
+            args = SFTConfig(**_common(config, config.batch_size), max_length=config.max_length,
+                             completion_only_loss=True)
+            trainer = SFTTrainer(model=config.model, args=args, processing_class=processor,
+                                 train_dataset=to_dataset(rows, ["prompt", "completion",
+                                                                 *media]))
+        else:
+            from trl import GRPOConfig, GRPOTrainer
+
+            funcs, weights = reward_functions(config)
+            args = GRPOConfig(
+                **_common(config, config.batch_size * config.num_generations),
+                num_generations=config.num_generations, loss_type=config.loss_type,
+                beta=config.beta, epsilon=config.epsilon, epsilon_high=config.epsilon_high,
+                scale_rewards=config.scale_rewards, reward_weights=weights,
+                max_completion_length=config.max_completion_length,
+                temperature=config.temperature)
+            columns = [c for c in rows[0] if c not in ("completion", "images")] + media
+            trainer = GRPOTrainer(model=config.model, reward_funcs=funcs, args=args,
+                                  processing_class=processor,
+                                  train_dataset=to_dataset(rows, columns))
+    trainer.remove_callback(PrinterCallback)  # stdout is the reporter's (JSON lines)
+    _resume_weights_as_saved(trainer)
+    return trainer, skipped
+
+
+def _resume_weights_as_saved(trainer) -> None:
+    """Make the Trainer's resume load a checkpoint's weights the way ``from_pretrained`` does.
+
+    transformers 5 saves LLaVA-class models under their original key names
+    (``language_model.model.*``, ``vision_tower.*``) and renames them on load; the Trainer's
+    resume reads the raw file with ``load_state_dict(strict=False)``, so no key matches and a
+    resumed run silently continues from the *starting* weights. Here the checkpoint is read
+    with ``from_pretrained`` (every renaming and conversion applied) and copied in, strictly.
+    FSDP and DeepSpeed checkpoints keep their own loaders.
+    """
+    original = trainer._load_from_checkpoint
+
+    def load(resume_from_checkpoint: str, model=None) -> None:
+        if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+            return original(resume_from_checkpoint, model)
+        model = model if model is not None else trainer.model
+        saved = type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype)
+        model.load_state_dict(saved.state_dict(), strict=True)
+        del saved
+        return None
+
+    trainer._load_from_checkpoint = load
+
+
+def _common(config: TrlConfig, per_device: int) -> dict[str, Any]:
+    """The Trainer arguments SFT and GRPO share."""
+    cuda = torch.cuda.is_available()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return dict(
+        output_dir=str(Path(config.output_dir) / CHECKPOINTS), max_steps=config.max_steps,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=config.grad_accum_steps,
+        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm, seed=config.seed, data_seed=config.seed,
+        save_strategy="steps", save_steps=config.save_every, logging_steps=1,
+        report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        use_cpu=not cuda, bf16=cuda and config.precision == "bf16",
+        fp16=cuda and config.precision == "fp16",
+        gradient_checkpointing=config.gradient_checkpointing,
+        ddp_backend=None if cuda or world == 1 else "gloo",
+    )

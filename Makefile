@@ -15,7 +15,7 @@ SAMPLE := data/sample
 LS_VENV := .venv-labelstudio
 
 .PHONY: setup test test-slow lint demo demo-rl ui bench sample-data clean labelstudio labelstudio-setup
-.PHONY: demo-image bench-image guard-set
+.PHONY: demo-image bench-image guard-set demo-questions bench-questions
 
 setup: $(VENV)/.installed
 
@@ -90,6 +90,32 @@ demo-image: setup
 # Images/s per stage of the image chain on tiny random models (benchmarks/results/image_chain.json)
 bench-image: setup
 	$(BIN)/python benchmarks/image_chain.py
+
+# Both question chains on the sample: the audio scenes (data/sample/audio_qa: regions from the
+# manifest, speech also by silero-vad, templated questions with computed answers) and the videos
+# (data/sample/videos/video_qa.jsonl: cut at 70 %, the manifest's descriptions, questions, blind
+# control), then a summary per chain. Offline the VLM and text LLM are tiny RANDOM builds made
+# once under $RLFOUNDRY_HOME/models/tiny-qa (their questions are refused; templates stand in);
+# the summary says so. Real ones: make demo-questions VLM=<hub id or folder> TEXT_LLM=<...>
+AUDIO_QA_BATCH ?= sample-audio-qa
+VIDEO_QA_BATCH ?= sample-video-qa
+TINY_QA := $(RLFOUNDRY_HOME)/models/tiny-qa
+VLM ?= $(TINY_QA)/vlm
+TEXT_LLM ?= $(TINY_QA)/text_llm
+
+demo-questions: setup
+	$(if $(findstring $(TINY_QA),$(VLM) $(TEXT_LLM)),$(BIN)/python scripts/questions_demo.py models $(TINY_QA))
+	$(BIN)/rlfoundry ingest $(SAMPLE)/audio_qa/scenes.jsonl --batch $(AUDIO_QA_BATCH)
+	$(BIN)/rlfoundry job audio_qa_labeling --batch $(AUDIO_QA_BATCH)
+	$(BIN)/rlfoundry ingest $(SAMPLE)/videos/video_qa.jsonl --batch $(VIDEO_QA_BATCH)
+	RLFOUNDRY_VLM_MODEL=$(VLM) RLFOUNDRY_TEXT_LLM_MODEL=$(TEXT_LLM) \
+	  $(BIN)/rlfoundry job video_qa_labeling --batch $(VIDEO_QA_BATCH)
+	$(BIN)/python scripts/questions_demo.py summary --audio-batch $(AUDIO_QA_BATCH) \
+	  --video-batch $(VIDEO_QA_BATCH) --truth $(SAMPLE)/audio_qa/truth.jsonl
+
+# Clips/s per stage of both question chains on the sample (benchmarks/results/question_chains.json)
+bench-questions: setup
+	$(BIN)/python benchmarks/question_chains.py
 
 ui: setup
 	$(BIN)/python -c "from pipelines.cli import _instance; _instance()"  # the CLI's dagster.yaml

@@ -13,7 +13,7 @@ from resources.warehouse import Warehouse
 
 defs = Definitions(
     assets=[*load_assets_from_modules([ingest, qc]), *speech.ASSETS, *image.ASSETS,
-            *audio_qa.ASSETS, *audio_qa.QC, *video_qa.ASSETS],
+            *audio_qa.ASSETS, *audio_qa.QC, *video_qa.ASSETS, *video_qa.QC],
     asset_checks=[*load_asset_checks_from_modules([checks]), *speech.CHECKS, *image.CHECKS,
                   *audio_qa.CHECKS, *video_qa.CHECKS],
     jobs=JOBS,

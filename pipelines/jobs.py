@@ -100,7 +100,19 @@ video_qa_labeling_job = define_asset_job(
     "happens next (by the text LLM, checked, or by a template) with a blind control, then the "
     "dataset (TRL rows).",
 )
+video_qc_push_job = define_asset_job(
+    "video_qc_push", AssetSelection.assets("video_qc_tasks"), partitions_def=batches,
+    description="Push a batch's video questions to Label Studio as yes/no tasks (one per "
+    "question: the video, the question, its options and the marked answer; a share routed to "
+    "a second annotator).",
+)
+video_qc_pull_job = define_asset_job(
+    "video_qc_pull", AssetSelection.assets("video_qc_verdicts", "video_qa_dataset"),
+    partitions_def=batches,
+    description="Pull a batch's question statuses and agreement (percent, Cohen's kappa) from "
+    "Label Studio, then rebuild its video questions dataset with only the accepted questions.",
+)
 JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job, speech_data_job,
         speech_loop_job, speech_rl_loop_job, qc_push_job, qc_pull_job, image_labeling_job,
         image_qc_push_job, image_qc_pull_job, audio_qa_labeling_job, audio_qa_qc_push_job,
-        audio_qa_qc_pull_job, video_qa_labeling_job]
+        audio_qa_qc_pull_job, video_qa_labeling_job, video_qc_push_job, video_qc_pull_job]

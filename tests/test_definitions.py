@@ -39,7 +39,9 @@ EXPECTED_ASSETS = {
     "video_segments": {"videos"},
     "video_descriptions": {"video_segments", "videos"},
     "video_questions": {"video_descriptions", "video_segments"},
-    "video_qa_dataset": {"video_questions", "video_segments"},
+    "video_qc_tasks": {"video_questions"},
+    "video_qc_verdicts": {"video_qc_tasks"},
+    "video_qa_dataset": {"video_questions", "video_segments", "video_qc_verdicts"},
 }
 LOOP_ASSETS = {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
                "whisper_rl_model", "asr_eval", "promoted_model"}
@@ -56,7 +58,8 @@ EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
 EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences",
                  "speech_data", "speech_loop", "speech_rl_loop", "qc_push", "qc_pull",
                  "image_labeling", "image_qc_push", "image_qc_pull", "audio_qa_labeling",
-                 "audio_qa_qc_push", "audio_qa_qc_pull", "video_qa_labeling"}
+                 "audio_qa_qc_push", "audio_qa_qc_pull", "video_qa_labeling", "video_qc_push",
+                 "video_qc_pull"}
 
 
 def test_asset_graph_matches_the_snapshot():

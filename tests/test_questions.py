@@ -357,3 +357,76 @@ def test_registered_after_the_speech_rewards_and_ignore_other_columns():
              "audio": ["clip.wav"], "question": ["Q?"]}
     assert REWARDS["choice_correct"](["B"], answer=["B"], **extra) == [1.0]
     assert REWARDS["answer_format"](["<think></think><answer>B</answer>"], **extra) == [1.0]
+
+
+# --------------------------------------------------------------------------- prompt and reward
+
+
+def _dataset_rows():
+    """One audio row per answer type and one video row, built by the chains' own code."""
+    from labeling.audio_qa.dataset import dataset_row as audio_row
+    from labeling.video_qa.dataset import dataset_row as video_row
+
+    audio = {"question_id": "q", "clip_id": "c", "kind": "longest", "subject": None,
+             "regions_source": "manifest", "seed": 0, "value": None, "tolerance": None,
+             "options": []}
+    rows = [
+        audio_row({**audio, "form": "choice", "question": "Which sound lasts longest?",
+                   "prompt": "Which sound lasts longest?\nA. music\nB. speech\nC. dog\n"
+                             "D. noise\nAnswer with the letter of the correct option.",
+                   "answer": "B", "answer_text": "speech", "answer_type": "choice",
+                   "options": ["music", "speech", "dog", "noise"]}, audio="/a.ogg", duration_s=9),
+        audio_row({**audio, "form": "open", "kind": "duration", "subject": "music",
+                   "question": "How long is music heard?",
+                   "prompt": "How long is music heard? Answer with a number of seconds.",
+                   "answer": "3.5", "answer_text": "3.5", "answer_type": "number",
+                   "tolerance": 0.5}, audio="/a.ogg", duration_s=9),
+        audio_row({**audio, "form": "open", "question": "Which sound starts first?",
+                   "prompt": "Which sound starts first? Answer with the name of a sound.",
+                   "answer": "music", "answer_text": "music", "answer_type": "text"},
+                  audio="/a.ogg", duration_s=9),
+    ]
+    video = {"question_id": "v", "group_id": "g", "video_id": "v1", "kind": "rest_of_video",
+             "form": "choice", "question": "What happens next?",
+             "prompt": "The images are frames.\nWhat happens next?\nA. It rolls.\nB. It stops."
+                       "\nC. It jumps.\nD. It spins.\nAnswer with the letter of the correct "
+                       "option.", "answer": "B", "answer_text": "It stops.",
+             "answer_type": "choice", "options": ["It rolls.", "It stops.", "It jumps.",
+                                                  "It spins."],
+             "question_source": "template", "context_source": "manifest",
+             "truth_source": "manifest", "truth_description": "It stops.", "support": 1.0,
+             "answerable_blind": False, "blind_margin": -0.2, "curriculum_bucket": "c",
+             "curriculum_order": 0, "bucket": "easy", "qc": "accepted"}
+    return rows + [video_row(video, video="/v.mp4", frames=["/f.jpg"], weights="none")]
+
+
+def test_the_datasets_prompts_ask_for_the_format_the_reward_pays_for():
+    """Every chain's prompt ends with the think/answer instruction; a completion that does
+    what it says scores 1.0 on the format reward (its default) and on the answer reward,
+    one that answers without thinking or adds text after the answer scores 0 on format."""
+    import doctest
+    import inspect
+
+    import labeling.questions.reasoning as reasoning
+
+    assert doctest.testmod(reasoning).failed == 0
+    instruction = reasoning.FORMAT_INSTRUCTION
+    assert "<think> </think>" in instruction and "<answer> </answer>" in instruction
+    assert inspect.signature(answer_format).parameters["think"].default == "required"
+    rows = _dataset_rows()
+    for row in rows:
+        assert row["prompt"] == [{"role": "user", "content": row["prompt_text"]}]
+        assert row["prompt_text"].splitlines()[-1] == instruction
+        assert row["prompt_text"].count(instruction) == 1
+    answers = [r["answer"] for r in rows]
+    kw = {"answer": answers, "answer_type": [r["answer_type"] for r in rows],
+          "options": [r["options"] for r in rows], "tolerance": [r.get("tolerance")
+                                                                 for r in rows]}
+    good = [f"<think>I hear it, and weigh the options.</think>\n<answer>{a}</answer>"
+            for a in answers]
+    assert answer_format(good) == [1.0] * len(rows)
+    assert answer_correct(good, **kw) == [1.0] * len(rows)
+    bare = [f"<answer>{a}</answer>" for a in answers]
+    chatty = [f"{g} That is my answer." for g in good]
+    assert answer_format(bare) == answer_format(chatty) == [0.0] * len(rows)
+    assert answer_correct(chatty, **kw) == [1.0] * len(rows)  # the span is still read

@@ -2,8 +2,11 @@
 
 Columns (policy):
 
-* ``prompt`` is conversational (one user turn holding the question, its options and the
-  answering hint; the audio-LM trainer inserts the audio), ``audio`` the clip's file;
+* ``prompt`` is conversational (one user turn holding the question, its options, the
+  answering hint and the reasoning format: think in ``<think>…</think>``, answer in
+  ``<answer>…</answer>``, :mod:`labeling.questions.reasoning`, what
+  :func:`training.rewards.answers.answer_format` pays for; the audio-LM trainer inserts the
+  audio), ``audio`` the clip's file;
 * the answer rewards (:mod:`training.rewards.answers`) read ``answer`` (a letter for
   multiple choice, a label, or a number as text), ``answer_type`` (``choice``, ``number``,
   ``text``), ``options`` (the four options; empty for open forms) and ``tolerance`` (for
@@ -24,6 +27,8 @@ Example:
     >>> row = dataset_row(q, audio="/d/a.ogg", duration_s=12.5)
     >>> row["prompt"][0]["role"], row["answer"], row["problem_type"], row["audio"]
     ('user', 'B', 'multiple choice', '/d/a.ogg')
+    >>> row["prompt_text"].endswith("inside <answer> </answer> tags, with nothing after them.")
+    True
     >>> json.loads(row["field_sources"])["answer"]
     'timeline of manifest regions'
 """
@@ -37,6 +42,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from labeling.questions.reasoning import with_reasoning_format
+
 PROBLEM_TYPES = {"choice": "multiple choice", "number": "numerical", "text": "free-form"}
 
 
@@ -45,16 +52,18 @@ def dataset_row(question: Mapping[str, Any], *, audio: str, duration_s: float) -
     form = question["form"]
     sources = {
         "audio": "audio_clips.source_path",
-        "prompt": f"template:{question['kind']}" + (" with options" if form == "choice" else ""),
+        "prompt": f"template:{question['kind']}" + (" with options" if form == "choice" else "")
+        + ", think/answer format",
         "answer": f"timeline of {question['regions_source']} regions",
         "options": f"seeded distractors (seed {question['seed']})" if form == "choice"
         else None,
     }
+    prompt = with_reasoning_format(question["prompt"])
     return {
         "example_id": question["question_id"], "clip_id": question["clip_id"],
         "audio": str(audio), "duration_s": float(duration_s),
-        "prompt": [{"role": "user", "content": question["prompt"]}],
-        "prompt_text": question["prompt"], "question": question["question"],
+        "prompt": [{"role": "user", "content": prompt}],
+        "prompt_text": prompt, "question": question["question"],
         "kind": question["kind"], "form": form, "subject": question["subject"],
         "answer": question["answer"], "answer_text": question["answer_text"],
         "answer_type": question["answer_type"],

@@ -20,5 +20,6 @@
 
 The HTTP side is :class:`resources.label_studio.LabelStudio`; the assets are
 ``assets/qc.py`` (speech), ``assets/image/qc.py`` (points), ``assets/audio_qa/qc.py``
-(regions) and the helpers of ``assets/question_qc.py`` (questions).
+(regions) and the helpers of ``assets/question_qc.py`` (questions), which
+``assets/video_qa/qc.py`` calls for the video chain's questions.
 """

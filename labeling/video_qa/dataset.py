@@ -3,8 +3,11 @@
 Columns (policy):
 
 * ``prompt`` is conversational (one user turn: the note that the images are the first part
-  of a video, the question, the options and the answering hint); ``images`` are the context
-  frames' files, in order (the trainer inserts them: a video is a list of frames);
+  of a video, the question, the options, the answering hint and the reasoning format: think
+  in ``<think>…</think>``, answer in ``<answer>…</answer>``,
+  :mod:`labeling.questions.reasoning`, what :func:`training.rewards.answers.answer_format`
+  pays for); ``images`` are the context frames' files, in order (the trainer inserts them:
+  a video is a list of frames);
 * the answer rewards (:mod:`training.rewards.answers`) read ``answer`` (the letter for
   multiple choice; the truth's words for the open form), ``answer_type`` (``choice`` or
   ``text``) and ``options`` (four, or empty); ``problem_type`` says it the way Video-R1
@@ -20,9 +23,10 @@ Columns (policy):
   ``field_sources`` (JSON naming the source of each field).
 
 Which rows enter (:func:`keep_row`): a question answerable blind is left out unless asked
-for, and so is one whose ``qc`` is not in the kept states (``unreviewed`` and ``accepted``
-by default; once human validation runs, ``accepted`` alone). Left out is not lost: the
-asset records each in the quarantine with its reason.
+for, and so is one whose ``qc`` is not in the kept states (by the dataset's ``human_qc``
+setting, :func:`labeling.video_qa.validation.kept_states`: ``unreviewed`` and ``accepted``
+before anyone has validated the batch, ``accepted`` alone once anyone has). Left out is not
+lost: the asset records each in the quarantine with its reason.
 
 Example:
     >>> q = {"question_id": "q1", "group_id": "g1", "video_id": "v1", "kind": "rest_of_video",
@@ -37,6 +41,8 @@ Example:
     ...                   weights="pretrained")
     >>> row["prompt"][0]["role"], row["images"], row["problem_type"], row["answer"]
     ('user', ['/f/0.jpg', '/f/1.jpg'], 'multiple choice', 'C')
+    >>> row["prompt_text"].splitlines()[-1].startswith("Think it through inside <think>")
+    True
     >>> json.loads(row["field_sources"])["answer"]
     'truth description (manifest)'
     >>> keep_row(q, keep_qc=("accepted",), include_blind=False)
@@ -51,6 +57,8 @@ import shutil
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from labeling.questions.reasoning import with_reasoning_format
 
 PROBLEM_TYPES = {"choice": "multiple choice", "text": "free-form"}
 PASSED = ("question_source", "context_source", "truth_source", "truth_description", "support",
@@ -76,16 +84,17 @@ def dataset_row(question: Mapping[str, Any], *, video: str, frames: Sequence[str
     sources = {
         "images": "video_segments.context_paths (frames before the cut)",
         "prompt": f"{question['question_source']} question"
-        + (" with shuffled options" if choice else ", open form"),
+        + (" with shuffled options" if choice else ", open form") + ", think/answer format",
         "answer": f"truth description ({question['truth_source']})",
         "options": f"{question['question_source']} distractors" if choice else None,
         "qc": "human validation" if question["qc"] != "unreviewed" else None,
     }
+    prompt = with_reasoning_format(question["prompt"])
     return {
         "example_id": question["question_id"], "group_id": question["group_id"],
         "video_id": question["video_id"], "video": str(video), "images": list(frames),
-        "prompt": [{"role": "user", "content": question["prompt"]}],
-        "prompt_text": question["prompt"], "question": question["question"],
+        "prompt": [{"role": "user", "content": prompt}],
+        "prompt_text": prompt, "question": question["question"],
         "kind": question["kind"], "form": question["form"], "answer": question["answer"],
         "answer_text": question["answer_text"], "answer_type": question["answer_type"],
         "problem_type": PROBLEM_TYPES[question["answer_type"]],

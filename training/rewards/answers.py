@@ -25,7 +25,11 @@ dataset columns as keyword lists aligned with them, ``None`` where a row has no 
   (``"choice"``, ``"number"``, ``"text"``), for datasets that mix them;
 * :func:`answer_format`: 1 when the completion is ``<think>...</think><answer>...</answer>``
   and nothing else (``think="required"``, R1-AQA's format), ``<think>`` optional
-  (``"optional"``) or absent (``"none"``), with a non-empty answer.
+  (``"optional"``) or absent (``"none"``), with a non-empty answer. The audio and video
+  question datasets' prompts ask for exactly the default, ``"required"`` (their last line,
+  :data:`labeling.questions.reasoning.FORMAT_INSTRUCTION`: "Think it through inside <think>
+  </think> tags first, then give only the final answer inside <answer> </answer> tags, with
+  nothing after them.").
 
 Settings (``abs_tol``, ``rel_tol``, ``think``) are keyword arguments bound with
 ``functools.partial``; a dataset column of the same name would reach the function as that
@@ -325,6 +329,15 @@ def answer_format(
     >>> answer_format(["<think>x</think><answer>B</answer>", "<answer>B</answer>",
     ...                "<think>x</think><answer> </answer>", "B"])
     [1.0, 0.0, 0.0, 0.0]
+
+    What the datasets' prompts ask for scores 1.0; text after the answer, or the answer
+    inside the thinking, does not:
+
+    >>> answer_format(["<think>Music starts at 0.7 s, speech at 1.0 s.</think>\\n"
+    ...                "<answer>A</answer>",
+    ...                "<think>x</think><answer>A</answer> Hope this helps!",
+    ...                "<think>x <answer>A</answer></think>"])
+    [1.0, 0.0, 0.0]
     >>> answer_format(["<answer>B</answer>"], think="optional")
     [1.0]
     """

@@ -66,10 +66,11 @@ class LoopEvalConfig(Config):
     guard_tolerances: dict[str, float] = Field(default_factory=dict, description="Tolerances "
                                                "of single guard batches, overriding "
                                                "guard_max_wer_increase: {batch: fraction}.")
-    checkpoints: bool = Field(False, description="Also let the intermediate checkpoints of "
-                              "each trained run compete (saved every save_every steps), so the "
-                              "eval batches choose the step; one more evaluation per "
-                              "checkpoint.")
+    checkpoints: bool = Field(True, description="Also let the intermediate checkpoints of "
+                              "each trained run compete (saved every save_every steps): the "
+                              "guards refuse the steps that forget, the eval batches choose "
+                              "among the rest. One more evaluation per checkpoint; false "
+                              "scores final models only.")
 
 
 @asset(group_name="evaluation", partitions_def=loops, pool="gpu",

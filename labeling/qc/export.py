@@ -29,7 +29,12 @@ _MAX_LISTED = 20  # problems spelled out in one error message
 
 
 class LabelStudioExportError(ValueError):
-    """A Label Studio export that cannot be read; ``problems`` lists each one."""
+    """A Label Studio export that cannot be read; ``problems`` lists each one.
+
+    Each QC task has its subclass, which names its kind of export (``kind``).
+    """
+
+    kind = "pairwise"
 
     def __init__(self, path: str | Path, problems: list[str]):
         self.path = str(path)
@@ -38,7 +43,7 @@ class LabelStudioExportError(ValueError):
         more = len(problems) - _MAX_LISTED
         tail = f"\n  ... and {more} more" if more > 0 else ""
         super().__init__(
-            f"{path}: not a valid Label Studio pairwise export "
+            f"{path}: not a valid Label Studio {self.kind} export "
             f"({len(problems)} problem(s)); fix or re-export it, nothing was read:\n"
             f"{listed}{tail}"
         )

@@ -48,20 +48,12 @@ from labeling.qc.points import ANSWERS, CHOICES, point_id
 from labeling.qc.review import SECOND_REVIEW_FIELD
 
 QcMode = Literal["require_yes", "drop_no", "ignore"]
-_MAX_LISTED = 20
 
 
 class PointExportError(LabelStudioExportError):
     """A point-QC export that cannot be read; ``problems`` lists each one."""
 
-    def __init__(self, source: str | Path, problems: list[str]):
-        self.path, self.problems = str(source), problems
-        listed = "\n".join(f"  - {p}" for p in problems[:_MAX_LISTED])
-        more = len(problems) - _MAX_LISTED
-        ValueError.__init__(
-            self, f"{source}: not a valid Label Studio point-QC export ({len(problems)} "
-            f"problem(s)); fix the tasks or re-export, nothing was read:\n{listed}"
-            + (f"\n  ... and {more} more" if more > 0 else ""))
+    kind = "point-QC"
 
 
 @dataclass(frozen=True)

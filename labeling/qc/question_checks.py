@@ -64,7 +64,6 @@ _EXTENSIONS = {
     "audio": {".wav", ".ogg", ".oga", ".flac", ".mp3", ".m4a", ".opus", ".aac"},
     "image": {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"},
 }
-_MAX_LISTED = 20
 PROMPT = "Does this question make sense, and is the marked answer right?"
 
 
@@ -207,14 +206,7 @@ def comment_result(text: str) -> dict:
 class QuestionExportError(LabelStudioExportError):
     """A question-check export that cannot be read; ``problems`` lists each one."""
 
-    def __init__(self, source: str | Path, problems: list[str]):
-        self.path, self.problems = str(source), problems
-        listed = "\n".join(f"  - {p}" for p in problems[:_MAX_LISTED])
-        more = len(problems) - _MAX_LISTED
-        ValueError.__init__(
-            self, f"{source}: not a valid Label Studio question-check export ({len(problems)} "
-            f"problem(s)); fix the tasks or re-export, nothing was read:\n{listed}"
-            + (f"\n  ... and {more} more" if more > 0 else ""))
+    kind = "question-check"
 
 
 @dataclass(frozen=True)

@@ -58,21 +58,13 @@ from labeling.qc.export import LabelStudioExportError, annotation
 from labeling.qc.regions import LABELS, NOT_SOUNDS
 from labeling.qc.review import SECOND_REVIEW_FIELD
 
-_MAX_LISTED = 20
 STATUSES = ("accepted", "disputed", "unreviewed")
 
 
 class RegionExportError(LabelStudioExportError):
     """A region-QC export that cannot be read; ``problems`` lists each one."""
 
-    def __init__(self, source: str | Path, problems: list[str]):
-        self.path, self.problems = str(source), problems
-        listed = "\n".join(f"  - {p}" for p in problems[:_MAX_LISTED])
-        more = len(problems) - _MAX_LISTED
-        ValueError.__init__(
-            self, f"{source}: not a valid Label Studio region-QC export ({len(problems)} "
-            f"problem(s)); fix the tasks or re-export, nothing was read:\n{listed}"
-            + (f"\n  ... and {more} more" if more > 0 else ""))
+    kind = "region-QC"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 import assets.common
 import labeling.audio_qa
+import labeling.questions.export
 import labeling.questions.reasoning
 import sql
 from assets.common import batches, read, table_md
@@ -21,7 +22,7 @@ QUESTIONS_SQL = "queries/audio_questions_for_batch"
 
 @asset(partitions_def=batches, group_name="audio_qa", deps=["audio_questions", "audio_clips"],
        code_version=sql.version(QUESTIONS_SQL, THIS, assets.common, labeling.audio_qa,
-                                labeling.questions.reasoning))
+                                labeling.questions.export, labeling.questions.reasoning))
 def audio_qa_dataset(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """One row per question form for TRL's GRPOTrainer: conversational `prompt` (asking for
     `<think>…</think><answer>…</answer>`), `audio` (the clip's file), `answer`,

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 import assets.common
+import labeling.questions.export
 import labeling.questions.reasoning
 import labeling.video_qa.dataset
 import labeling.video_qa.validation
@@ -38,7 +39,7 @@ class VideoQADatasetConfig(Config):
        deps=["video_questions", "video_segments", "video_qc_verdicts"],
        code_version=sql.version(QUESTIONS_SQL, VERDICTS_SQL, THIS, assets.common,
                                 labeling.video_qa.dataset, labeling.video_qa.validation,
-                                labeling.questions.reasoning))
+                                labeling.questions.export, labeling.questions.reasoning))
 def video_qa_dataset(
     context: AssetExecutionContext, config: VideoQADatasetConfig, warehouse: Warehouse,
 ) -> MaterializeResult:

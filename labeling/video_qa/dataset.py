@@ -52,12 +52,11 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from labeling.questions.export import export_rows
 from labeling.questions.reasoning import with_reasoning_format
 
 PROBLEM_TYPES = {"choice": "multiple choice", "text": "free-form"}
@@ -107,23 +106,7 @@ def dataset_row(question: Mapping[str, Any], *, video: str, frames: Sequence[str
 def export_dataset(rows: Sequence[Mapping[str, Any]], out_dir: str | Path) -> dict[str, Path]:
     """Write ``video_qa.jsonl`` and the ``datasets`` folder ``video_qa_dataset/`` into
     ``out_dir``, each atomically (a temp name, then a rename)."""
-    from datasets import Dataset
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    features = _features()
-    records = [{name: row.get(name) for name in features} for row in rows]
-    jsonl, tmp = out_dir / "video_qa.jsonl", out_dir / ".video_qa.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                   encoding="utf-8")
-    os.replace(tmp, jsonl)
-    dataset_dir, staging = out_dir / "video_qa_dataset", out_dir / ".video_qa_dataset.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    Dataset.from_dict({name: [r[name] for r in records] for name in features},
-                      features=features).save_to_disk(str(staging))
-    shutil.rmtree(dataset_dir, ignore_errors=True)
-    os.replace(staging, dataset_dir)
-    return {"jsonl": jsonl, "dataset": dataset_dir}
+    return export_rows(rows, out_dir, "video_qa", _features())
 
 
 def _features():

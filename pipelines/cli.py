@@ -114,6 +114,7 @@ def _first_error(result) -> str:
 
 
 @click.group()
+@click.version_option(package_name="rlfoundry", prog_name="rlfoundry")
 def main() -> None:
     """rlfoundry: raw media to verified training data and better models."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -229,8 +230,12 @@ def _split(value: str) -> list[str]:
 
 @main.command()
 @click.option("--model", default="bundled:whisper-tiny.en", show_default=True,
-              help="Hub id, transformers folder, CTranslate2 folder or bundled:whisper-tiny.en.")
-@click.option("--manifest", required=True, type=click.Path(exists=True, path_type=Path))
+              help="'promoted' (the speech champion), a registry model id (`rlfoundry models "
+              "list`), a transformers or CTranslate2 folder, a hub id, or "
+              "bundled:whisper-tiny.en.")
+@click.option("--manifest", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A NeMo-style JSONL manifest (audio_filepath, text, tags) or a folder, "
+              "as `rlfoundry ingest` reads them.")
 @click.option("--group-by", default="", help="Comma-separated tags, e.g. accent,snr_db.")
 @click.option("--split", "splits", multiple=True, help="Only lines with this `split` tag.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report here.")

@@ -128,6 +128,13 @@ def test_run_labels_trains_evaluates_and_promotes_a_users_batches(
 
     stages = sorted((m["stage"], m["champion"]) for m in ModelRegistry().all_models("asr"))
     assert stages == [("dpo", True), ("sft", False)]
+    # the promoted model, or any registered one, evaluates by name on one's own data
+    champion = ModelRegistry().champion("asr")
+    out = invoke("evaluate", "--model", "promoted", "--manifest", dev)
+    assert "overall" in out and "model: promoted" in out
+    sft_id = next(m["model_id"] for m in ModelRegistry().all_models("asr") if m["stage"] == "sft")
+    assert "overall" in invoke("evaluate", "--model", sft_id, "--manifest", dev)
+    assert champion["checkpoint"]
     assert warehouse.batches_by_role() == {"train": ["calls"], "eval": ["held-out"], "guard": []}
     # a labeled batch is not labeled again unless asked
     from dagster import DagsterInstance
@@ -239,3 +246,23 @@ def test_a_full_disk_while_registering_a_batch_names_the_file(home, manifest, mo
     line = refused("ingest", manifest, "--batch", "b1")
     path = home / "warehouse" / "batches" / "b1.parquet"
     assert line == f"Error: [Errno {errno.ENOSPC}] writing {path}: No space left on device"
+
+
+def test_evaluate_says_what_is_wrong_in_one_line(home, manifest, tmp_path, tiny_whisper_dir):
+    """A folder without a model, no promoted model yet, an unknown tag: errors, not tracebacks."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [(["--model", str(empty)], "is a folder without a model"),
+             (["--model", "promoted"], "No promoted speech model yet"),
+             (["--model", str(tiny_whisper_dir), "--group-by", "accent,nosuchtag"],
+              "--group-by nosuchtag: no line of the manifest has that tag; its tags: accent, "
+              "split")]
+    for args, message in cases:
+        result = CliRunner().invoke(main, ["evaluate", "--manifest", str(manifest), *args])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert message in result.output and "Traceback" not in result.output, result.output
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("rlfoundry, version ")

@@ -1,4 +1,4 @@
-"""The typed config of a TRL run (SFT or GRPO on a vision-language model).
+"""The typed config of a TRL run (SFT or GRPO on a vision- or audio-language model).
 
 Same style as :mod:`training.config` (one pydantic model, every field described, unknown keys
 and bad values raise :class:`training.config.ConfigError` naming the field); the Dagster
@@ -8,6 +8,9 @@ Example:
     >>> cfg = TrlConfig(objective="grpo", model="m", data="rows.jsonl", output_dir="out")
     >>> cfg.loss_type, cfg.num_generations, cfg.weights()["point_in_mask"]
     ('dapo', 4, 1.0)
+    >>> alm = TrlConfig(family="alm", objective="grpo", model="m", data="d", output_dir="o")
+    >>> alm.weights()
+    {'choice_correct': 1.0, 'numeric_correct': 1.0, 'text_correct': 1.0, 'answer_format': 0.1}
     >>> TrlConfig.from_dict({"objective": "grpo", "model": "m", "data": "d", "output_dir": "o",
     ...                      "loss_type": "ppo"})
     Traceback (most recent call last):
@@ -26,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from training.config import ConfigError
 
-Family = Literal["vlm"]
+Family = Literal["vlm", "alm"]
 Objective = Literal["sft", "grpo"]
 LossType = Literal["grpo", "dapo", "dr_grpo"]
 ScaleRewards = Literal["group", "batch", "none"]
@@ -36,10 +39,19 @@ AnswerStyle = Literal["auto", "plain", "tagged", "think"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Scheduler = Literal["linear", "cosine", "constant"]
 
-#: Reward components and their default weights: pointing rows get the first two, video
-#: multiple-choice rows the last two (a component is None, i.e. left out, on other rows).
+#: Reward components of the ``vlm`` family and their default weights: pointing rows get the
+#: first two, video multiple-choice rows the last two (a component is None, i.e. left out, on
+#: other rows).
 DEFAULT_REWARD_WEIGHTS: dict[str, float] = {
     "point_in_mask": 1.0, "point_format": 0.1, "choice_correct": 1.0, "answer_format": 0.1,
+}
+#: Reward components of each family and their default weights. ``alm`` (audio questions):
+#: each row is scored by the component of its ``answer_type`` (multiple choice, a number
+#: within the row's tolerance, a sound's name) and by the answer format.
+FAMILY_REWARD_WEIGHTS: dict[str, dict[str, float]] = {
+    "vlm": DEFAULT_REWARD_WEIGHTS,
+    "alm": {"choice_correct": 1.0, "numeric_correct": 1.0, "text_correct": 1.0,
+            "answer_format": 0.1},
 }
 
 
@@ -60,7 +72,9 @@ class TrlConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
 
     family: Family = _f("vlm", "Model family: 'vlm' (image pointing and video multiple "
-                        "choice; LLaVA-class models whose processor builds here).")
+                        "choice; LLaVA-class models whose processor builds here) or 'alm' "
+                        "(audio questions; Qwen2-Audio-class models: the clip reaches the model "
+                        "as input_features and feature_attention_mask).")
     objective: Objective = _f(description="'sft' (cold start: the gold answer of each row, "
                               "completion-only loss) or 'grpo' (sampled groups scored by the "
                               "chains' verifiable rewards).")
@@ -68,15 +82,16 @@ class TrlConfig(BaseModel):
                     "machine with the hub). GRPO's frozen KL reference is reloaded from it.",
                     min_length=1)
     data: str = _f(description="JSONL of the chains' dataset rows: pointing.jsonl "
-                   "(pointing_dataset) and/or video_qa.jsonl (video_qa_dataset), one or "
-                   "several files joined by ','. Relative media paths are resolved against "
-                   "the JSONL's folder.", min_length=1)
+                   "(pointing_dataset) and/or video_qa.jsonl (video_qa_dataset) for 'vlm', "
+                   "audio_qa.jsonl (audio_qa_dataset) for 'alm'; one or several files joined "
+                   "by ','. Relative media paths are resolved against the JSONL's folder.",
+                   min_length=1)
     output_dir: str = _f(description="metrics.jsonl, curves.png, config.json and "
                          "checkpoints/checkpoint-N (safetensors) go here; a run resumes from "
                          "its last checkpoint.", min_length=1)
     blind: bool = _f(False, "Withhold the media (the blind control): text-only prompts, no "
-                     "images; a gain that needs no image shows up as a blind run that learns "
-                     "as well.")
+                     "images or audio; a gain that needs no image or clip shows up as a blind "
+                     "run that learns as well.")
     max_steps: int = _f(100, "Optimizer steps (a resumed run stops at the same total).", ge=1)
     batch_size: int = _f(4, "Prompts (dataset rows) per micro-batch per process; GRPO samples "
                          "num_generations completions of each.", ge=1)
@@ -106,12 +121,12 @@ class TrlConfig(BaseModel):
     point_scale: PointScale = _f("norm1000", "Coordinates of 'json'/'tuple' points: 'norm1000' "
                                  "(0-1000, Qwen2-VL), 'percent' (0-100) or 'pixels' of the "
                                  "original image.")
-    answer_style: AnswerStyle = _f("auto", "Multiple-choice answers (SFT targets; the "
+    answer_style: AnswerStyle = _f("auto", "Question answers (SFT targets; the "
                                    "answer_format reward): 'auto' follows each row's prompt "
                                    "(asks for <think>/<answer> tags: 'think'; for <answer> "
-                                   "alone: 'tagged'; else 'plain'), 'plain' (the letter), "
-                                   "'tagged' (<answer>B</answer>) or 'think' (<think>the "
-                                   "option's text</think><answer>B</answer>).")
+                                   "alone: 'tagged'; else 'plain'), 'plain' (the letter, "
+                                   "number or name), 'tagged' (<answer>B</answer>) or 'think' "
+                                   "(<think>the option's text</think><answer>B</answer>).")
 
     # --- GRPO
     num_generations: int = _f(4, "GRPO: completions sampled per prompt (the group whose "
@@ -126,8 +141,10 @@ class TrlConfig(BaseModel):
     scale_rewards: ScaleRewards = _f("group", "Advantage scaling: by the group's std "
                                      "('group'), the batch's ('batch') or not ('none', Dr GRPO).")
     reward_weights: dict[str, float] = _f({}, "Weights of reward components, overriding "
-                                          f"{DEFAULT_REWARD_WEIGHTS}; every component is "
-                                          "logged, weight 0 included.")
+                                          "the family's defaults (vlm: "
+                                          f"{DEFAULT_REWARD_WEIGHTS}; alm: "
+                                          f"{FAMILY_REWARD_WEIGHTS['alm']}); every component "
+                                          "is logged, weight 0 included.")
     point_sigma: float = _f(0.0, "point_in_mask: px scale of the exp(-d/sigma) partial credit "
                             "for a near miss (0: inside or nothing).", ge=0.0)
     max_completion_length: int = _f(64, "GRPO: tokens sampled per completion at most.", ge=1)
@@ -150,17 +167,19 @@ class TrlConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrlConfig:
-        unknown = sorted(set(self.reward_weights) - set(DEFAULT_REWARD_WEIGHTS))
+        known = FAMILY_REWARD_WEIGHTS[self.family]
+        unknown = sorted(set(self.reward_weights) - set(known))
         if unknown:
-            raise ValueError(f"reward_weights: unknown components {unknown}; known: "
-                             f"{list(DEFAULT_REWARD_WEIGHTS)}")
+            raise ValueError(f"reward_weights: unknown components {unknown} for family "
+                             f"'{self.family}'; known: {list(known)}")
         if self.objective == "grpo" and not any(self.weights().values()):
             raise ValueError("reward_weights: every weight is 0: GRPO would have no reward")
         return self
 
     def weights(self) -> dict[str, float]:
-        """Every reward component's weight: the defaults overridden by ``reward_weights``."""
-        return {**DEFAULT_REWARD_WEIGHTS, **self.reward_weights}
+        """Every reward component's weight: the family's defaults overridden by
+        ``reward_weights``."""
+        return {**FAMILY_REWARD_WEIGHTS[self.family], **self.reward_weights}
 
     # ------------------------------------------------------------------ file in/out
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 Row = dict[str, Any]
-TASKS = ("pointing", "video_qa")
+TASKS = ("pointing", "video_qa", "audio_qa")
 REWARD_COLUMNS = ("masks", "image_size", "answer", "options", "answer_type", "problem_type",
                   "answer_style")
 _DIVISOR = {"norm1000": 1000.0, "percent": 100.0}
@@ -52,7 +52,8 @@ class DataError(ValueError):
 
 def read_rows(paths: str | Sequence[str | Path]) -> list[Row]:
     """The rows of one or several JSONL files (a ``,``-joined string or a list), each with
-    its media paths resolved against its file's folder; ``_source`` says where it came from."""
+    its media paths (``images``, ``audio``) resolved against its file's folder; ``_source``
+    says where it came from."""
     if isinstance(paths, str):
         paths = [p for p in paths.split(",") if p.strip()]
     rows: list[Row] = []
@@ -70,13 +71,20 @@ def read_rows(paths: str | Sequence[str | Path]) -> list[Row]:
                                 "dataset") from None
             if row.get("images"):
                 row["images"] = [str(_resolve(path.parent, p)) for p in row["images"]]
-                missing = [p for p in row["images"] if "://" not in p and not Path(p).is_file()]
-                if missing:
-                    raise DataError(f"{path} row {number}: image {missing[0]} does not exist "
-                                    "(relative paths are read from the JSONL's folder); "
-                                    "re-export the dataset or restore the media")
+                _check_media(path, number, "image", row["images"])
+            if row.get("audio"):
+                row["audio"] = str(_resolve(path.parent, row["audio"]))
+                _check_media(path, number, "audio", [row["audio"]])
             rows.append({**row, "_source": f"{path} row {number}"})
     return rows
+
+
+def _check_media(path: Path, number: int, kind: str, media: Sequence[str]) -> None:
+    missing = [p for p in media if "://" not in p and not Path(p).is_file()]
+    if missing:
+        raise DataError(f"{path} row {number}: {kind} {missing[0]} does not exist "
+                        "(relative paths are read from the JSONL's folder); "
+                        "re-export the dataset or restore the media")
 
 
 def _resolve(folder: Path, media: str) -> Path:
@@ -85,15 +93,16 @@ def _resolve(folder: Path, media: str) -> Path:
 
 
 def task_of(row: Mapping[str, Any]) -> str:
-    """``pointing`` (a row with masks) or ``video_qa`` (a row with an answer)."""
+    """``pointing`` (a row with masks), ``audio_qa`` (an answer about a clip: an ``audio``
+    column, even empty in a blind export) or ``video_qa`` (another row with an answer)."""
     if row.get("task") in TASKS:
         return row["task"]
     if row.get("masks") is not None:
         return "pointing"
     if row.get("answer") is not None:
-        return "video_qa"
-    raise DataError(f"{_where(row)}: neither a pointing row (masks) nor a video question "
-                    "(answer); is this a dataset of the image or video chain?")
+        return "audio_qa" if "audio" in row else "video_qa"
+    raise DataError(f"{_where(row)}: neither a pointing row (masks) nor a question "
+                    "(answer); is this a dataset of the image, video or audio chain?")
 
 
 def _where(row: Mapping[str, Any]) -> str:
@@ -219,6 +228,9 @@ def trl_row(row: Mapping[str, Any], *, blind: bool = False, max_frames: int = 8,
             answer_style: str = "auto") -> Row:
     """One chain row as a TRL row of the shared schema (see the module docstring)."""
     task = task_of(row)
+    if task == "audio_qa":
+        raise DataError(f"{_where(row)}: an audio question; audio rows train the 'alm' family "
+                        "(set family: alm)")
     prompt = row.get("prompt")
     if not (isinstance(prompt, list) and prompt and isinstance(prompt[-1], Mapping)
             and prompt[-1].get("role") == "user"):

@@ -1,4 +1,5 @@
-"""Held-out evaluation of a VLM on the chains' rows, with the media and without (blind control).
+"""Held-out evaluation of a VLM (or, through :mod:`training.trl_backend.audio_eval`, an audio
+LM) on the chains' rows, with the media and without (blind control).
 
 The model answers each row greedily, prompted exactly as TRL's trainers prompt it (the row's
 conversational prompt, its images inserted by ``trl.data_utils.prepare_multimodal_messages``,
@@ -12,6 +13,9 @@ the processor's chat template); the answers are scored with the run's rewards
 * video multiple choice: ``accuracy``, and per question ``kind`` (``by_kind``) and per
   curriculum ``bucket`` (``by_bucket``);
 * ``reward``: the mean weighted total, as GRPO would score the greedy answer.
+
+The ``alm`` family's rows (audio questions) are scored per question type, with the numeric
+error of number answers (:func:`training.trl_backend.audio_eval.score_audio`).
 
 :func:`evaluate_with_blind` runs both conditions: a gain that shows without the image too was
 learnt from the text alone (Omni-R1's control).
@@ -35,15 +39,26 @@ import torch
 
 from training.rewards.pointing import decode_rle, parse_points, to_original
 from training.trl_backend.config import TrlConfig
-from training.trl_backend.data import REWARD_COLUMNS, load_images, read_rows, trl_rows
+from training.trl_backend.data import (
+    REWARD_COLUMNS,
+    load_images,
+    read_rows,
+    task_of,
+    trl_rows,
+)
 from training.trl_backend.rewards import reward_functions
 
 
 def load_model(path: str, device: str | None = None):
-    """Model and processor of a folder (a checkpoint or a starting model), for evaluation."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    """Model and processor of a folder (a checkpoint or a starting model), for evaluation:
+    the class its config names (a LLaVA, a Qwen2-Audio, ...), as TRL loads it."""
+    import transformers
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
+    names = AutoConfig.from_pretrained(path).architectures or []
+    architecture = getattr(transformers, names[0], None) if names else None
+    model = (architecture or AutoModelForImageTextToText).from_pretrained(path,
+                                                                          dtype=torch.float32)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), AutoProcessor.from_pretrained(path)
 
@@ -116,6 +131,11 @@ def evaluate(model_path: str, chain_rows: Sequence[Mapping[str, Any]], config: T
              ) -> dict[str, Any]:
     """Score ``model_path`` on chain rows (as :func:`~training.trl_backend.data.read_rows`
     gives them), with their media or, ``blind``, without."""
+    if config.family == "alm":
+        from training.trl_backend.audio_eval import evaluate_audio
+
+        return evaluate_audio(model_and_processor or load_model(model_path), chain_rows,
+                              config, blind=blind, batch_size=batch_size)
     model, processor = model_and_processor or load_model(model_path)
     rows, skipped = trl_rows(chain_rows, blind=blind, max_frames=config.max_frames,
                              point_format=config.point_format, point_scale=config.point_scale,
@@ -182,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m training.trl_backend.evaluate MODEL DATA.jsonl [CONFIG.json] "
               "[--blind-too]", file=sys.stderr)
         return 2
-    config = (TrlConfig.from_json(args[2]) if len(args) == 3 else
-              TrlConfig(objective="grpo", model=args[0], data=args[1], output_dir="."))
     rows = read_rows(args[1])
+    family = "alm" if rows and task_of(rows[0]) == "audio_qa" else "vlm"
+    config = (TrlConfig.from_json(args[2]) if len(args) == 3 else
+              TrlConfig(family=family, objective="grpo", model=args[0], data=args[1],
+                        output_dir="."))
     result = (evaluate_with_blind(args[0], rows, config) if both
               else evaluate(args[0], rows, config, blind=config.blind))
     print(json.dumps(result, indent=2, default=str))

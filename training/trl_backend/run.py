@@ -1,4 +1,5 @@
-"""Entry point of a TRL run (SFT or GRPO of a VLM); a JSON config is its only argument.
+"""Entry point of a TRL run (SFT or GRPO of a VLM or an audio LM); a JSON config is its only
+argument.
 
 Run it with::
 

@@ -1,8 +1,10 @@
-"""SFT and GRPO of a vision-language model with TRL's trainers, resumable, recorded like Whisper's.
+"""SFT and GRPO of a vision- or audio-language model with TRL's trainers, resumable, recorded
+like Whisper's.
 
 :func:`train` reads the chains' rows (:mod:`training.trl_backend.data`), builds TRL's
 ``SFTTrainer`` (prompt-completion rows, loss on the completion only) or ``GRPOTrainer`` (the
-rewards of :mod:`training.trl_backend.rewards`, weighted), adds the
+rewards of :mod:`training.trl_backend.rewards`, weighted; for the ``alm`` family their audio
+versions, :mod:`training.trl_backend.audio_trainer`), adds the
 :class:`~training.trl_backend.callback.MetricsCallback` and trains. Checkpoints are TRL's (the
 Trainer's): ``<output_dir>/checkpoints/checkpoint-N`` with ``model.safetensors``, the processor,
 optimizer, scheduler and RNG states (read back with ``weights_only=True``); a run whose
@@ -88,42 +90,66 @@ def train(config: TrlConfig, *, log: Log | None = None) -> TrlResult:
 
 
 def build_trainer(config: TrlConfig):
-    """TRL's trainer for ``config`` (not yet trained) and the rows it skipped."""
+    """TRL's trainer for ``config`` (not yet trained) and the rows it skipped: the ``vlm``
+    family's here, the ``alm`` family's in :mod:`training.trl_backend.audio_trainer`."""
     from transformers import AutoProcessor, PrinterCallback
 
-    rows, skipped = trl_rows(read_rows(config.data), blind=config.blind,
-                             max_frames=config.max_frames, point_format=config.point_format,
-                             point_scale=config.point_scale, answer_style=config.answer_style)
     processor = AutoProcessor.from_pretrained(config.model)
-    media = [] if config.blind else ["images"]
     with warnings.catch_warnings():  # TRL's and transformers' notices about their own defaults
         warnings.simplefilter("ignore", FutureWarning)
-        if config.objective == "sft":
-            from trl import SFTConfig, SFTTrainer
+        if config.family == "alm":
+            from training.trl_backend.audio_trainer import build_audio_trainer
 
-            args = SFTConfig(**_common(config, config.batch_size), max_length=config.max_length,
-                             completion_only_loss=True)
-            trainer = SFTTrainer(model=config.model, args=args, processing_class=processor,
-                                 train_dataset=to_dataset(rows, ["prompt", "completion",
-                                                                 *media]))
+            trainer, skipped = build_audio_trainer(config, processor)
         else:
-            from trl import GRPOConfig, GRPOTrainer
-
-            funcs, weights = reward_functions(config)
-            args = GRPOConfig(
-                **_common(config, config.batch_size * config.num_generations),
-                num_generations=config.num_generations, loss_type=config.loss_type,
-                beta=config.beta, epsilon=config.epsilon, epsilon_high=config.epsilon_high,
-                scale_rewards=config.scale_rewards, reward_weights=weights,
-                max_completion_length=config.max_completion_length,
-                temperature=config.temperature)
-            columns = [c for c in rows[0] if c not in ("completion", "images")] + media
-            trainer = GRPOTrainer(model=config.model, reward_funcs=funcs, args=args,
-                                  processing_class=processor,
-                                  train_dataset=to_dataset(rows, columns))
+            trainer, skipped = _vision_trainer(config, processor)
     trainer.remove_callback(PrinterCallback)  # stdout is the reporter's (JSON lines)
     _resume_weights_as_saved(trainer)
     return trainer, skipped
+
+
+def _vision_trainer(config: TrlConfig, processor):
+    rows, skipped = trl_rows(read_rows(config.data), blind=config.blind,
+                             max_frames=config.max_frames, point_format=config.point_format,
+                             point_scale=config.point_scale, answer_style=config.answer_style)
+    media = [] if config.blind else ["images"]
+    if config.objective == "sft":
+        from trl import SFTTrainer
+
+        trainer = SFTTrainer(model=config.model, args=sft_args(config),
+                             processing_class=processor,
+                             train_dataset=to_dataset(rows, ["prompt", "completion", *media]))
+    else:
+        from trl import GRPOTrainer
+
+        funcs, weights = reward_functions(config)
+        columns = [c for c in rows[0] if c not in ("completion", "images")] + media
+        trainer = GRPOTrainer(model=config.model, reward_funcs=funcs,
+                              args=grpo_args(config, weights), processing_class=processor,
+                              train_dataset=to_dataset(rows, columns))
+    return trainer, skipped
+
+
+def sft_args(config: TrlConfig, **extra: Any):
+    """TRL's SFTConfig of a run: completion-only loss, the shared Trainer arguments."""
+    from trl import SFTConfig
+
+    return SFTConfig(**_common(config, config.batch_size), max_length=config.max_length,
+                     completion_only_loss=True, **extra)
+
+
+def grpo_args(config: TrlConfig, weights: list[float], **extra: Any):
+    """TRL's GRPOConfig of a run. Its per-device batch counts completions, not prompts:
+    ``batch_size`` prompts of ``num_generations`` completions each."""
+    from trl import GRPOConfig
+
+    return GRPOConfig(
+        **_common(config, config.batch_size * config.num_generations),
+        num_generations=config.num_generations, loss_type=config.loss_type,
+        beta=config.beta, epsilon=config.epsilon, epsilon_high=config.epsilon_high,
+        scale_rewards=config.scale_rewards, reward_weights=weights,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature, **extra)
 
 
 def _resume_weights_as_saved(trainer) -> None:

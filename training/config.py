@@ -77,7 +77,37 @@ def _f(default: Any = ..., description: str = "", **constraints: Any) -> Any:
     return Field(default, description=description, **constraints)
 
 
-class TrainConfig(BaseModel):
+class JsonConfig:
+    """Reading and writing a pydantic config as JSON; errors are :class:`ConfigError`."""
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]):
+        """A validated config from a mapping; unknown or missing keys raise ConfigError."""
+        if not isinstance(raw, dict):
+            raise ConfigError("<root>", f"expected a JSON object, got {type(raw).__name__}")
+        return cls(**raw)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str]):
+        """Read and validate a JSON config file."""
+        try:
+            raw = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError("<file>", f"{path} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError("<file>", f"{path} is not valid JSON: {exc}") from None
+        return cls.from_dict(raw)
+
+    def to_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write the config as indented JSON (atomically)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.model_dump(), indent=2) + "\n")  # type: ignore[attr-defined]
+        os.replace(tmp, path)
+        return path
+
+
+class TrainConfig(JsonConfig, BaseModel):
     """Everything one training run needs; `run.py` reads it from a JSON file.
 
     Example config file (SFT needs `data` rows with `audio` + `text`; DPO/MPO the
@@ -215,36 +245,8 @@ class TrainConfig(BaseModel):
                              f"{list(REWARD_NAMES)}")
         return self
 
-    # ------------------------------------------------------------------ file in/out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
-        """A validated config from a mapping; unknown or missing keys raise ConfigError."""
-        if not isinstance(raw, dict):
-            raise ConfigError("<root>", f"expected a JSON object, got {type(raw).__name__}")
-        return cls(**raw)
-
-    @classmethod
-    def from_json(cls, path: str | os.PathLike[str]) -> TrainConfig:
-        """Read and validate a JSON config file."""
-        try:
-            raw = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ConfigError("<file>", f"{path} does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError("<file>", f"{path} is not valid JSON: {exc}") from None
-        return cls.from_dict(raw)
-
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()
-
-    def to_json(self, path: str | os.PathLike[str]) -> Path:
-        """Write the config as indented JSON (atomically)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
-        return path
 
     def validate(self) -> TrainConfig:  # type: ignore[override]
         """Return self, re-checked (fields may have been assigned since), or raise

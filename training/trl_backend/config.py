@@ -20,14 +20,11 @@ Example:
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from training.config import ConfigError
+from training.config import ConfigError, JsonConfig
 
 Family = Literal["vlm", "alm"]
 Objective = Literal["sft", "grpo"]
@@ -59,7 +56,7 @@ def _f(default: Any = ..., description: str = "", **constraints: Any) -> Any:
     return Field(default, description=description, **constraints)
 
 
-class TrlConfig(BaseModel):
+class TrlConfig(JsonConfig, BaseModel):
     """One TRL run; ``python -m training.trl_backend.run CONFIG.json`` reads it.
 
     Example config file::
@@ -180,34 +177,6 @@ class TrlConfig(BaseModel):
         """Every reward component's weight: the family's defaults overridden by
         ``reward_weights``."""
         return {**FAMILY_REWARD_WEIGHTS[self.family], **self.reward_weights}
-
-    # ------------------------------------------------------------------ file in/out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> TrlConfig:
-        """A validated config from a mapping; unknown or missing keys raise ConfigError."""
-        if not isinstance(raw, dict):
-            raise ConfigError("<root>", f"expected a JSON object, got {type(raw).__name__}")
-        return cls(**raw)
-
-    @classmethod
-    def from_json(cls, path: str | os.PathLike[str]) -> TrlConfig:
-        """Read and validate a JSON config file."""
-        try:
-            raw = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ConfigError("<file>", f"{path} does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError("<file>", f"{path} is not valid JSON: {exc}") from None
-        return cls.from_dict(raw)
-
-    def to_json(self, path: str | os.PathLike[str]) -> Path:
-        """Write the config as indented JSON (atomically)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
-        os.replace(tmp, path)
-        return path
 
 
 def _error(exc: ValidationError) -> ConfigError:

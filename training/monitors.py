@@ -30,6 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+class TrainingStopped(RuntimeError):
+    """The entropy watch stopped a run before it had saved any checkpoint."""
+
+
 @dataclass(frozen=True)
 class Verdict:
     level: str  # "ok" | "warn" | "stop"

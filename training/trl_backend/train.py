@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from training.monitors import EntropyWatch
+from training.monitors import EntropyWatch, TrainingStopped
 from training.trl_backend.callback import Log, MetricsCallback
 from training.trl_backend.config import TrlConfig
 from training.trl_backend.data import read_rows, to_dataset, trl_rows
@@ -35,9 +35,6 @@ from training.trl_backend.rewards import reward_functions
 CHECKPOINTS = "checkpoints"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
-
-class TrainingStopped(RuntimeError):
-    """The entropy watch stopped a run before it had saved any checkpoint."""
 
 
 @dataclass

@@ -34,7 +34,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from models.whisper.asr import WhisperASR
 from training.config import ONLINE_OBJECTIVES, TrainConfig
 from training.curriculum import RewardSchedule, curriculum_batch, stage_for_step
-from training.monitors import EntropyWatch, Verdict
+from training.monitors import EntropyWatch, TrainingStopped, Verdict
 from training.rewards.composite import RewardWeights
 from training.runtime.checkpoints import (
     latest_checkpoint,
@@ -87,9 +87,6 @@ class TrainResult:
     stopped: str | None = None
     """Why the entropy watch stopped the run early (the checkpoint is the last one before)."""
 
-
-class TrainingStopped(RuntimeError):
-    """The entropy watch stopped a run before it had saved any checkpoint."""
 
 
 @dataclass

@@ -202,10 +202,28 @@ def job(job_name: str, batch: str | None, loop: str | None, config_file: Path | 
 @click.option("--resume", "resume", metavar="LOOP", help="Resume loop LOOP (printed when it "
               "started): its unfinished assets run again with its config; training resumes "
               "from the last checkpoint.")
+@click.option("--task", type=click.Choice(["speech", "image", "video", "vision", "audio-qa"]),
+              default="speech", show_default=True, help="speech: Whisper (speech_loop / "
+              "speech_rl_loop); image, video or vision (both): the vlm_loop on the pointing "
+              "and/or video question datasets; audio-qa: the alm_loop on the audio questions "
+              "datasets (SFT, then GRPO, through TRL).")
 def run(train: str, eval_: str, guard: str, objective: str, start_from: str | None,
-        config_file: Path | None, relabel: bool, resume: str | None) -> None:
-    """Run the speech loop: label train batches that need it, then train, evaluate, promote."""
+        config_file: Path | None, relabel: bool, resume: str | None, task: str) -> None:
+    """Run a loop: label the batches that need it, then train, evaluate, promote."""
     from pipelines.loop_cli import resume_loop, run_loop
+
+    if task != "speech" and not resume:
+        from pipelines.task_loop_cli import run_task_loop
+
+        speech_only = {"--guard": guard, "--from": start_from,
+                       "--objective": click.get_current_context().get_parameter_source(
+                           "objective") not in (None, click.core.ParameterSource.DEFAULT)}
+        clash = [flag for flag, value in speech_only.items() if value]
+        if clash:
+            raise click.ClickException(f"{', '.join(clash)} apply to --task speech; the "
+                                       f"{task} loop trains SFT then GRPO.")
+        return run_task_loop(task, _split(train), _split(eval_), config_file, relabel,
+                             _instance, _run_job)
 
     if resume:
         given = {"--train": train, "--eval": eval_, "--guard": guard, "--from": start_from,

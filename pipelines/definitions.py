@@ -2,7 +2,7 @@
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
-from assets import audio_qa, checks, image, ingest, qc, speech, video_qa
+from assets import audio_qa, checks, image, ingest, loop, qc, speech, video_qa
 from pipelines.automation import inbox_manifests, loop_after_nightly_relabel, nightly_retrain
 from pipelines.jobs import JOBS
 from resources.label_studio import LabelStudio
@@ -13,9 +13,9 @@ from resources.warehouse import Warehouse
 
 defs = Definitions(
     assets=[*load_assets_from_modules([ingest, qc]), *speech.ASSETS, *image.ASSETS,
-            *audio_qa.ASSETS, *audio_qa.QC, *video_qa.ASSETS, *video_qa.QC],
+            *audio_qa.ASSETS, *audio_qa.QC, *video_qa.ASSETS, *video_qa.QC, *loop.ASSETS],
     asset_checks=[*load_asset_checks_from_modules([checks]), *speech.CHECKS, *image.CHECKS,
-                  *audio_qa.CHECKS, *video_qa.CHECKS],
+                  *audio_qa.CHECKS, *video_qa.CHECKS, *loop.CHECKS],
     jobs=JOBS,
     schedules=[nightly_retrain],
     sensors=[inbox_manifests, loop_after_nightly_relabel],

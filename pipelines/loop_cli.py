@@ -178,10 +178,20 @@ def resume_loop(loop: str, instance_factory: Callable, run_job: Callable) -> Non
             if loop not in instance.get_materialized_partitions(AssetKey(k.path))]
     if not todo:
         click.echo(f"Loop {loop} has materialized every asset of {job}: nothing to resume.")
+        if record.get("task"):
+            from pipelines.task_loop_cli import print_outcome, spec_of
+
+            return print_outcome(warehouse.read_output(spec_of(record["task"]).evaluation,
+                                                       loop))
         _print_outcome(warehouse.read_output(SPEECH.evaluation, loop))
         return
     click.echo(f"\n### resuming {job}, loop {loop}: "
                f"{', '.join(sorted(k.to_user_string() for k in todo))}")
+    if record.get("task"):  # a vlm or alm loop (`rlfoundry run --task ...`)
+        from pipelines.task_loop_cli import run_and_report, spec_of
+
+        return run_and_report(warehouse, spec_of(record["task"]), run_job, job, loop,
+                              record["run_config"], todo)
     _run_loop_job(warehouse, run_job, job, loop, record["run_config"], todo)
 
 

@@ -43,8 +43,19 @@ EXPECTED_ASSETS = {
     "video_qc_verdicts": {"video_qc_tasks"},
     "video_qa_dataset": {"video_questions", "video_segments", "video_qc_verdicts"},
 }
+for _family, _datasets in (("vlm", {"pointing_dataset", "video_qa_dataset"}),
+                           ("alm", {"audio_qa_dataset"})):
+    EXPECTED_ASSETS.update({
+        f"{_family}_training_set": _datasets,
+        f"{_family}_sft_model": {f"{_family}_training_set"},
+        f"{_family}_grpo_model": {f"{_family}_training_set", f"{_family}_sft_model"},
+        f"{_family}_eval": {f"{_family}_training_set", f"{_family}_sft_model",
+                            f"{_family}_grpo_model"},
+        f"{_family}_promoted_model": {f"{_family}_eval"}})
 LOOP_ASSETS = {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
-               "whisper_rl_model", "asr_eval", "promoted_model"}
+               "whisper_rl_model", "asr_eval", "promoted_model",
+               *(f"{f}_{a}" for f in ("vlm", "alm") for a in (
+                   "training_set", "sft_model", "grpo_model", "eval", "promoted_model"))}
 EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("audio_clips", "audio_clips_quarantine_share"),
                    ("asr_eval", "asr_eval_candidate_not_worse"),
@@ -54,12 +65,14 @@ EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("pointing_dataset", "pointing_dataset_points_in_masks"),
                    ("audio_questions", "audio_questions_well_formed"),
                    ("video_segments", "video_segments_cut_exact"),
-                   ("video_questions", "video_questions_well_formed")}
+                   ("video_questions", "video_questions_well_formed"),
+                   ("vlm_eval", "vlm_eval_candidate_not_worse"),
+                   ("alm_eval", "alm_eval_candidate_not_worse")}
 EXPECTED_JOBS = {"ingest", "speech_labeling", "speech_eval", "speech_preferences",
                  "speech_data", "speech_loop", "speech_rl_loop", "qc_push", "qc_pull",
                  "image_labeling", "image_qc_push", "image_qc_pull", "audio_qa_labeling",
                  "audio_qa_qc_push", "audio_qa_qc_pull", "video_qa_labeling", "video_qc_push",
-                 "video_qc_pull"}
+                 "video_qc_pull", "vlm_loop", "alm_loop"}
 
 
 def test_asset_graph_matches_the_snapshot():
@@ -76,7 +89,7 @@ def test_batch_assets_are_partitioned_by_batch_loop_assets_by_loop_and_all_are_v
         kind = "loops" if key.to_user_string() in LOOP_ASSETS else "batches"
         assert node.partitions_def is not None and node.partitions_def.name == kind, key
         assert node.code_version, key
-    for name in ("speech_loop", "speech_rl_loop"):
+    for name in ("speech_loop", "speech_rl_loop", "vlm_loop", "alm_loop"):
         assert defs.resolve_job_def(name).partitions_def.name == "loops"
 
 
@@ -104,7 +117,8 @@ def test_checks_and_jobs_match_the_snapshot():
 GPU_ASSETS = {"asr_hypotheses", "asr_baseline_eval", "whisper_sft_model",
               "whisper_preference_model", "whisper_rl_model", "asr_eval",
               "image_captions", "image_detections", "image_masks", "video_descriptions",
-              "video_questions"}
+              "video_questions",
+              *(f"{f}_{a}" for f in ("vlm", "alm") for a in ("sft_model", "grpo_model", "eval"))}
 
 
 def test_model_steps_share_the_gpu_pool():

@@ -1,4 +1,8 @@
-"""Entry point of a Whisper training run (SFT, DPO or MPO); a JSON config is its only argument.
+"""Entry point of a training run; a JSON config is its only argument.
+
+The config's ``backend`` chooses the trainer: ``whisper`` (the default: SFT, DPO, MPO, GRPO or
+MWER of a Whisper model, ``training/config.py``) or ``trl`` (TRL's trainers for a VLM or an
+audio LM, ``training/trl_backend/config.py``, run by :mod:`training.trl_backend.run`).
 
 Run it with::
 
@@ -17,8 +21,10 @@ and a message naming the field.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 
 import torch
 
@@ -39,6 +45,16 @@ def _init_distributed() -> bool:
     return True
 
 
+def backend_of(path: str) -> str:
+    """The config file's ``backend`` ("whisper" when it names none or cannot be read: the
+    Whisper config's own reading then says what is wrong with it)."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return "whisper"
+    return raw.get("backend", "whisper") if isinstance(raw, dict) else "whisper"
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv)
@@ -50,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     if len(argv) != 1:
         fail("usage: python -m training.run CONFIG.json")
+    if backend_of(argv[0]) == "trl":
+        from training.trl_backend.run import main as trl_main
+
+        return trl_main(argv)
     try:
         config = TrainConfig.from_json(argv[0])
     except ConfigError as exc:

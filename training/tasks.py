@@ -48,6 +48,10 @@ class TaskSpec:
             clip set it was made from (`clip_set`), so labels of a batch re-ingested with
             other content since are refused by the training set and relabeled by
             `rlfoundry run`.
+        datasets: for loops trained on the question chains' datasets (the TRL backend):
+            {chain task: (dataset asset, JSONL file in its report folder)}, e.g.
+            {"pointing": ("pointing_dataset", "pointing.jsonl")}; a batch takes part when
+            its dataset was materialized.
     """
 
     name: str
@@ -62,6 +66,7 @@ class TaskSpec:
     higher_is_better: bool
     rewards: tuple[str, ...] = field(default=())
     label_tables: tuple[str, ...] = field(default=())
+    datasets: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

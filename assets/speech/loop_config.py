@@ -19,8 +19,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from dagster import Config
-from pydantic import Field, create_model
+from pydantic import Field
 
+from assets.stage_config import settings_of, stage_config
 from training.config import TrainConfig
 
 # What each stage exposes, and its defaults where they differ from TrainConfig's
@@ -42,25 +43,9 @@ RL_DEFAULTS = {"learning_rate": 1e-5, "max_steps": 30, "batch_size": 4, "num_gen
 
 
 def _stage(name: str, doc: str, defaults: dict[str, Any], **own: Any) -> type[Config]:
-    """A Dagster Config class with `own` fields plus the TrainConfig fields in `defaults`."""
-    fields: dict[str, Any] = {}
-    for key, default in defaults.items():
-        info = TrainConfig.model_fields[key]
-        annotation = info.annotation
-        if key == "epsilon_high":  # the stage always sets it (DAPO's clip-higher)
-            annotation = float
-        fields[key] = (annotation, Field(default, description=info.description, **_bounds(info)))
-    return create_model(name, __base__=Config, __doc__=doc, **own, **fields)
-
-
-def _bounds(info) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in info.metadata:
-        for key in ("gt", "ge", "lt", "le"):
-            value = getattr(item, key, None)
-            if value is not None:
-                out[key] = value
-    return out
+    """A Dagster Config class with `own` fields plus the TrainConfig fields in `defaults`
+    (epsilon_high: a plain float, since the stage always sets it: DAPO's clip-higher)."""
+    return stage_config(name, doc, TrainConfig, defaults, plain={"epsilon_high": float}, **own)
 
 
 SFTConfig = _stage(
@@ -90,4 +75,4 @@ RLConfig = _stage(
 
 def train_settings(config: Config) -> dict[str, Any]:
     """The TrainConfig fields a stage config sets (everything but the asset's own)."""
-    return {k: v for k, v in config.model_dump().items() if k in TrainConfig.model_fields}
+    return settings_of(config, TrainConfig)

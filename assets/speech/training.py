@@ -8,7 +8,6 @@ checkpoint), and records its snapshot and config in the model registry.
 """
 
 import sys
-import time
 from typing import Any
 
 from dagster import (
@@ -16,7 +15,6 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     Config,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -24,26 +22,26 @@ from dagster import (
 from pydantic import Field
 
 import assets.label_sets
+import assets.training_run
 import sql
 import training
 import training.data.training_set
-from assets.common import png_markdown
 from assets.label_sets import stale_labels, stale_message
 from assets.speech import loop_config as stage_configs
 from assets.speech.loop_config import PreferenceTrainingConfig, RLConfig, SFTConfig, train_settings
 from assets.speech.spec import SPEECH
+from assets.training_run import train_and_record
 from pipelines.partitions import family_of, loops
 from resources.model_hub import ModelHub
 from resources.registry import ModelRegistry
 from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
-from training.config import ConfigError, TrainConfig
+from training.config import TrainConfig
 from training.data.training_set import TrainingSetError, check_selection, write_snapshot
-from training.runtime.curves import bucket_summary, plot_curves
-from training.runtime.metrics_log import read_metrics
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
-TRAINER_VERSION = sql.version(THIS, stage_configs, training)  # the whole trainer
+# the whole trainer
+TRAINER_VERSION = sql.version(THIS, stage_configs, assets.training_run, training)
 
 SNAPSHOT_SQL = ("queries/sft_rows", "queries/pairs_for_batches", "queries/eval_clips",
                 "queries/batches_by_role", "queries/batches_holding", "queries/clip_sets",
@@ -208,52 +206,9 @@ def _base_model(name: str, loop: str, warehouse: Warehouse, registry: ModelRegis
 def _train(context: AssetExecutionContext, warehouse: Warehouse, registry: ModelRegistry,
            launcher: TrainingLauncher, objective: str, base: str, snap: dict, data: str,
            settings: dict[str, Any]) -> MaterializeResult:
-    """Run one training job through Pipes, register the checkpoint, and report curves."""
-    asset_name, loop = context.asset_key.path[-1], context.partition_key
-    model_id = f"{objective}-{loop}"
-    out = warehouse.report_dir(asset_name, loop)
-    train_config = {**settings, "objective": objective, "model": base, "output_dir": str(out),
-                    "data": data, "log_every": 10}
-    try:  # the whole config, as the trainer will read it: a bad value stops here
-        TrainConfig.from_dict(train_config)
-    except ConfigError as exc:
-        raise Failure(f"Training not launched: {exc}") from None
-    started_ms = int(time.time() * 1000)
-    reported = launcher.launch(context, train_config).get_materialize_result()
-    ended_ms = int(time.time() * 1000)
-    metrics = {k: v.value if hasattr(v, "value") else v
-               for k, v in (reported.metadata or {}).items()}
-    checkpoint, family = str(metrics["checkpoint"]), family_of(loop)
-    curves = plot_curves(out / "metrics.jsonl", out / "curves.png")
-    recorded = {**train_config, "snapshot": snap["dir"], "dagster_run": context.run_id}
-    run_id = registry.log_training_run(family, stage=objective, loop=loop, config=recorded,
-                                       data_snapshot=snap, metrics_path=out / "metrics.jsonl",
-                                       curves_png=curves, started_ms=started_ms,
-                                       ended_ms=ended_ms)
-    version = registry.record(family, model_id=model_id, stage=objective, checkpoint=checkpoint,
-                              base_model=base, train_batches=snap["train_batches"],
-                              eval_batches=snap["eval_batches"], config=recorded,
-                              run_id=run_id, loop=loop, train_metrics=metrics)
-    warehouse.write_output(asset_name, loop, {"model_id": model_id, "checkpoint": checkpoint,
-                                              "base_model": base, "snapshot": snap["dir"],
-                                              "stop_reason": metrics.get("stop_reason") or ""})
-    by_bucket = bucket_summary(read_metrics(out / "metrics.jsonl"))
-    if by_bucket:  # a curriculum run: how big each bucket is and how its reward moved
-        metrics_meta = {"bucket_sizes": MetadataValue.json(snap.get("buckets", {})),
-                        "reward_by_bucket": MetadataValue.json(by_bucket)}
-    else:
-        metrics_meta = {}
-    return MaterializeResult(metadata={
-        **metrics_meta,
-        **(reported.metadata or {}),
-        "model_id": model_id,
-        "registered": MetadataValue.text(f"{version['name']} version {version['version']}"),
-        "mlflow_run": MetadataValue.text(f"run {run_id} in experiment {version['name']} "
-                                         f"({registry.uri()}; open it with `mlflow ui "
-                                         "--backend-store-uri` on that store)"),
-        "base_model": MetadataValue.path(base),
-        "train_batches": MetadataValue.json(snap["train_batches"]),
-        "config": MetadataValue.json(train_config),
-        "curves": png_markdown(curves, "training curves"),
-        "metrics_file": MetadataValue.path(str(out / "metrics.jsonl")),
-    })
+    """Run one Whisper training job through Pipes, register the checkpoint, report curves."""
+    return train_and_record(
+        context, warehouse, registry, launcher, stage=objective, base=base, snap=snap,
+        train_config={**settings, "objective": objective, "model": base, "data": data,
+                      "log_every": 10},
+        validate=TrainConfig.from_dict)

@@ -184,6 +184,9 @@ def build_audio_trainer(config: TrlConfig, processor):
 
     rows, skipped = audio_trl_rows(read_rows(config.data), blind=config.blind,
                                    answer_style=config.answer_style)
+    from training.trl_backend.train import ordered
+
+    rows = ordered(rows, config)
     media = [] if config.blind else ["audio"]
     if config.objective == "sft":
         from trl import SFTTrainer

@@ -35,6 +35,7 @@ PointScale = Literal["pixels", "norm1000", "percent"]
 AnswerStyle = Literal["auto", "plain", "tagged", "think"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Scheduler = Literal["linear", "cosine", "constant"]
+Curriculum = Literal["none", "easy_to_hard"]
 
 #: Reward components of the ``vlm`` family and their default weights: pointing rows get the
 #: first two, video multiple-choice rows the last two (a component is None, i.e. left out, on
@@ -67,6 +68,10 @@ class TrlConfig(JsonConfig, BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+    backend: Literal["trl"] = _f("trl", "The trainer: always 'trl' here; `python -m "
+                                 "training.run` (the launcher's entry) reads it to hand this "
+                                 "config to training.trl_backend.run.")
 
     family: Family = _f("vlm", "Model family: 'vlm' (image pointing and video multiple "
                         "choice; LLaVA-class models whose processor builds here) or 'alm' "
@@ -107,6 +112,10 @@ class TrlConfig(JsonConfig, BaseModel):
     precision: Precision = _f("fp32", "'bf16'/'fp16' mixed precision on CUDA; CPU trains fp32.")
     gradient_checkpointing: bool = _f(False, "Recompute activations in backward (TRL's default "
                                       "is on): saves GPU memory on real models, costs time.")
+    curriculum: Curriculum = _f("none", "'easy_to_hard': read the rows easy first (their "
+                                "bucket; pointing rows by the target's size, large = easy), "
+                                "shuffled within each bucket by the seed; 'none': shuffled "
+                                "(training/trl_backend/curriculum.py).")
     max_frames: int = _f(8, "Video rows: at most this many context frames, evenly spaced.",
                          ge=1)
     max_length: int | None = _f(None, "SFT: truncate prompt + completion to this many tokens "

@@ -7,6 +7,7 @@ the processor's chat template); the answers are scored with the run's rewards
 (:mod:`training.trl_backend.rewards`) and summarised per task:
 
 * pointing: ``hit_rate`` (mean point-in-mask score: 1 inside, F1 over several instances),
+  per size bucket (``by_bucket``: the target's share of the image, large = easy),
   ``format_rate``, ``no_point_rate`` and the distance of the first point to the nearest mask
   pixel (0 inside) in pixels and as a fraction of the image diagonal (``mean_distance_px``,
   ``mean_distance_frac``, over answers that name a point);
@@ -39,6 +40,7 @@ import torch
 
 from training.rewards.pointing import decode_rle, parse_points, to_original
 from training.trl_backend.config import TrlConfig
+from training.trl_backend.curriculum import size_bucket
 from training.trl_backend.data import (
     REWARD_COLUMNS,
     load_images,
@@ -114,7 +116,10 @@ def score(rows: Sequence[Mapping[str, Any]], answers: Sequence[str], config: Trl
             "format_rate": _mean([table["point_format"][i] for i in point]),
             "no_point_rate": 1 - len(named) / len(point),
             "mean_distance_px": _mean([d[0] for d in named]),
-            "mean_distance_frac": _mean([d[1] for d in named])}
+            "mean_distance_frac": _mean([d[1] for d in named]),
+            "by_bucket": _grouped([{"bucket": size_bucket(r) if r["task"] == "pointing"
+                                   else None} for r in rows], point, table["point_in_mask"],
+                                  "bucket")}
     choice = [i for i, r in enumerate(rows) if r["task"] == "video_qa"]
     if choice:
         correct = table["choice_correct"]

@@ -109,6 +109,7 @@ def _vision_trainer(config: TrlConfig, processor):
     rows, skipped = trl_rows(read_rows(config.data), blind=config.blind,
                              max_frames=config.max_frames, point_format=config.point_format,
                              point_scale=config.point_scale, answer_style=config.answer_style)
+    rows = ordered(rows, config)
     media = [] if config.blind else ["images"]
     if config.objective == "sft":
         from trl import SFTTrainer
@@ -125,6 +126,16 @@ def _vision_trainer(config: TrlConfig, processor):
                               args=grpo_args(config, weights), processing_class=processor,
                               train_dataset=to_dataset(rows, columns))
     return trainer, skipped
+
+
+def ordered(rows: list, config: TrlConfig) -> list:
+    """The rows in the order the run reads them: as given (the trainer shuffles), or easy to
+    hard (``curriculum``)."""
+    if config.curriculum == "none":
+        return rows
+    from training.trl_backend.curriculum import easy_to_hard
+
+    return easy_to_hard(rows, config.seed)
 
 
 def sft_args(config: TrlConfig, **extra: Any):
@@ -146,7 +157,7 @@ def grpo_args(config: TrlConfig, weights: list[float], **extra: Any):
         beta=config.beta, epsilon=config.epsilon, epsilon_high=config.epsilon_high,
         scale_rewards=config.scale_rewards, reward_weights=weights,
         max_completion_length=config.max_completion_length,
-        temperature=config.temperature, **extra)
+        temperature=config.temperature, shuffle_dataset=config.curriculum == "none", **extra)
 
 
 def _resume_weights_as_saved(trainer) -> None:
@@ -185,6 +196,7 @@ def _common(config: TrlConfig, per_device: int) -> dict[str, Any]:
         warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm, seed=config.seed, data_seed=config.seed,
         save_strategy="steps", save_steps=config.save_every, logging_steps=1,
+        train_sampling_strategy="random" if config.curriculum == "none" else "sequential",
         report_to="none", disable_tqdm=True, dataloader_num_workers=0,
         use_cpu=not cuda, bf16=cuda and config.precision == "bf16",
         fp16=cuda and config.precision == "fp16",

@@ -8,6 +8,12 @@ round's labels, with the run config in `$RLFOUNDRY_LOOP_CONFIG` (the JSON file t
 `rlfoundry run --config` takes) when it is set. The night's loop is the loop partition
 named by the family and the tick (``asr-20261123-020000``), so a manual `rlfoundry run` at
 the same time is another partition and never touches its candidate.
+
+The vlm and alm families retrain the same night (`nightly_vlm_loop`, `nightly_alm_loop`): a
+loop of the family (``vlm-20261123-020000``) on every train batch whose chain dataset exists,
+judged against the family's champion on every eval batch that has one; skipped while the
+family has no train or no eval dataset. Their datasets are made by the chains' jobs (and their
+QC pulls), which run when batches arrive, not nightly.
 """
 
 import json
@@ -34,7 +40,7 @@ from dagster import (
 import sql
 from assets.speech.spec import SPEECH
 from pipelines.inbox import inbox_dir, scan_inbox, settle_seconds
-from pipelines.jobs import ingest_job, speech_data_job, speech_loop_job
+from pipelines.jobs import alm_loop_job, ingest_job, speech_data_job, speech_loop_job, vlm_loop_job
 from pipelines.partitions import LOOPS, batches, loop_key
 from resources.warehouse import Warehouse
 
@@ -98,6 +104,36 @@ def loop_after_nightly_relabel(context: RunStatusSensorContext):
     context.instance.add_dynamic_partitions(LOOPS, [loop])
     return RunRequest(run_key=f"loop:{tick}", partition_key=loop, tags={NIGHTLY_TAG: tick},
                       run_config=nightly_loop_config())
+
+
+def _family_nightly(job, spec_name: str):
+    @schedule(name=f"nightly_{job.name}", job=job, cron_schedule=NIGHTLY_CRON,
+              execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED,
+              description=f"{NIGHTLY_CRON} (UTC cron; $RLFOUNDRY_NIGHTLY_CRON): one {job.name} "
+              "round on every train batch with a dataset, against the family's champion.")
+    def _nightly(context: ScheduleEvaluationContext, warehouse: Warehouse):
+        from assets.loop.specs import SPECS
+        from assets.loop.training_set import batches_with_datasets
+
+        spec = next(s for s in SPECS if s.name == spec_name)
+        tasks = list(spec.datasets)
+        roles = {role: batches_with_datasets(warehouse, spec, role, tasks)
+                 for role in ("train", "eval")}
+        missing = [role for role, found in roles.items() if not found]
+        if missing:
+            return SkipReason(f"no {' or '.join(missing)} batch with a {'/'.join(tasks)} "
+                              "dataset")
+        tick = context.scheduled_execution_time
+        loop = loop_key(spec.family, tick)
+        context.instance.add_dynamic_partitions(LOOPS, [loop])
+        return RunRequest(run_key=f"loop:{tick:%Y-%m-%dT%H:%M}", partition_key=loop,
+                          tags={NIGHTLY_TAG: f"{tick:%Y-%m-%dT%H:%M}"})
+
+    return _nightly
+
+
+nightly_vlm_loop = _family_nightly(vlm_loop_job, "vision")
+nightly_alm_loop = _family_nightly(alm_loop_job, "audio_qa")
 
 
 @sensor(jobs=[speech_data_job, ingest_job], minimum_interval_seconds=60,

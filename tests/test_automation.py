@@ -189,3 +189,33 @@ def test_the_nightly_loop_takes_its_run_config_from_the_environment(tmp_path, mo
     bad.write_text('{"ops": [1]}')
     with pytest.raises(ValueError, match='expected {"ops"'):
         nightly_loop_config()
+
+
+def test_the_nightly_vlm_round_starts_a_vlm_loop_only_when_it_has_train_and_eval_datasets(
+        tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    from dagster import SkipReason, build_schedule_context, instance_for_test
+
+    from pipelines.automation import nightly_alm_loop, nightly_vlm_loop
+    from training.trl_backend.synthetic import quadrant_pointing
+
+    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "home"))
+    warehouse = Warehouse()
+    tick = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    with instance_for_test() as instance:  # a schedule's context needs a persistent one
+        def run(schedule):
+            return schedule(build_schedule_context(instance=instance,
+                                                   scheduled_execution_time=tick,
+                                                   resources={"warehouse": warehouse}))
+
+        quadrant_pointing(warehouse.report_dir("pointing_dataset", "pics"), n=2)
+        warehouse.register_batch("pics", tmp_path)
+        skipped = run(nightly_vlm_loop)
+        assert isinstance(skipped, SkipReason) and "no eval batch" in skipped.skip_message
+        quadrant_pointing(warehouse.report_dir("pointing_dataset", "pics-dev"), n=2, seed=1)
+        warehouse.register_batch("pics-dev", tmp_path, role="eval")
+        request = run(nightly_vlm_loop)
+        assert request.partition_key == "vlm-20261123-020000"
+        assert instance.has_dynamic_partition("loops", "vlm-20261123-020000")
+        assert isinstance(run(nightly_alm_loop), SkipReason)  # no audio questions dataset

@@ -215,3 +215,22 @@ def test_entry_point_runs_and_reports_json_lines(tiny_whisper_dir, data_dir, tmp
 def test_docstring_examples_run(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_two_runs_of_one_config_on_two_threads_end_with_identical_weights(
+        tiny_whisper_dir, data_dir, tmp_path):
+    """The demo's table repeats run to run only if training does: same config, same thread
+    count, bitwise the same checkpoint (a multi-threaded backward reduction used to
+    accumulate in whatever order the threads finished)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        weights = []
+        for name in ("first", "second"):
+            config = _config(tiny_whisper_dir, data_dir, tmp_path / name, max_steps=5,
+                             save_every=5, sft_weight=1.0)
+            weights.append(load_file(str(train(config).checkpoint / "model.safetensors")))
+    finally:
+        torch.set_num_threads(threads)
+    first, second = weights
+    assert all(torch.equal(first[k], second[k]) for k in first)

@@ -106,3 +106,16 @@ def test_reward_components_per_labeled_hypothesis(warehouse, batch, run):
     assert perfect["accuracy_wer"] == 1.0 and perfect["empty"] == 0.0
     assert short["length_ratio"] == pytest.approx(2 / 6)
     assert empty["empty"] == 1.0 and empty["accuracy_wer"] == 0.0
+
+
+def test_the_asset_shows_a_sample_of_pairs_with_their_wer(warehouse, batch, registry):
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(BATCHES, [batch])
+        result = materialize([preference_pairs], partition_key=batch, instance=instance,
+                             resources={"warehouse": warehouse, "model_registry": registry})
+    (event,) = result.get_asset_materialization_events()
+    sample = event.event_specific_data.materialization.metadata["sample"].value
+    lines = sample.splitlines()
+    assert lines[0] == "| clip | chosen (WER) | rejected (WER) | source |"
+    # one pair per clip, the widest margin: the empty transcript, 100% WER
+    assert lines[2:] == ["| a.wav | the cat sat on the mat (0%) | ∅ (100%) | model (best_vs_worst) |"]

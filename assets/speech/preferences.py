@@ -3,6 +3,7 @@
 import sys
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
@@ -13,7 +14,7 @@ import sql
 import training.data.pairs
 import training.data.preference_data
 import training.rewards
-from assets.common import batches
+from assets.common import batches, table_md
 from assets.label_sets import made_from
 from assets.speech.spec import SPEECH
 from labeling.label_studio import aggregate, read_pairwise_export
@@ -100,9 +101,39 @@ def preference_pairs(
         "clips_with_pairs": len(paired),
         "clips_without_pairs": len(clips - paired),
         "mean_wer_margin": round(sum(margins) / len(margins), 4) if margins else 0.0,
+        "sample": pair_sample(rows),
         "jsonl": MetadataValue.path(str(paths["jsonl"])),
         "dataset": MetadataValue.path(str(paths["dataset"])),
     })
+
+
+SAMPLE_PAIRS = 6
+
+
+def pair_sample(rows: list[dict]) -> MetadataValue:
+    """A few pairs as a person reads them: the clip, chosen and rejected text with their WER
+    (the widest margins first, one per clip), and where each pair came from."""
+    seen, picked = set(), []
+    for r in sorted(rows, key=lambda r: -(r.get("margin") or 0.0)):
+        if r["clip_id"] not in seen:
+            seen.add(r["clip_id"])
+            picked.append(r)
+        if len(picked) == SAMPLE_PAIRS:
+            break
+    return table_md(["clip", "chosen (WER)", "rejected (WER)", "source"], [
+        (Path(r["audio"]).name, f"{_cell(r['chosen'])} ({_pct(r.get('chosen_wer'))})",
+         f"{_cell(r['rejected'])} ({_pct(r.get('rejected_wer'))})",
+         r["source"] + (f" ({r['strategy']})" if r.get("strategy") else ""))
+        for r in picked], "no pairs")
+
+
+def _cell(text: str, limit: int = 80) -> str:
+    text = (text or "∅").replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _pct(wer: float | None) -> str:
+    return "–" if wer is None else f"{100 * wer:.0f}%"
 
 
 @asset(partitions_def=batches, group_name="preferences", deps=["asr_hypotheses", "audio_clips"],

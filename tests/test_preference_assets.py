@@ -118,4 +118,5 @@ def test_the_asset_shows_a_sample_of_pairs_with_their_wer(warehouse, batch, regi
     lines = sample.splitlines()
     assert lines[0] == "| clip | chosen (WER) | rejected (WER) | source |"
     # one pair per clip, the widest margin: the empty transcript, 100% WER
-    assert lines[2:] == ["| a.wav | the cat sat on the mat (0%) | ∅ (100%) | model (best_vs_worst) |"]
+    assert lines[2:] == [
+        "| a.wav | the cat sat on the mat (0%) | ∅ (100%) | model (best_vs_worst) |"]

@@ -145,6 +145,13 @@ class TrainConfig(JsonConfig, BaseModel):
                                "`sft/on_reference`).")
     sft_weight: float = _f(0.0, "DPO only: adds sft_weight x NLL of the `sft_target` "
                            "transcript (RPO-style regulariser).", ge=0.0)
+    anchor_kl: float = _f(0.0, "sft/dpo/mpo: adds anchor_kl x KL(start ‖ policy), the KL "
+                          "from the frozen starting model's next-token distribution to the "
+                          "policy's, per token of the imitated transcript (sft: `text`; "
+                          "dpo/mpo: the SFT term's `sft_target`, else chosen): distillation "
+                          "toward the start, so fine-tuning keeps its language prior. Costs a "
+                          "second model in memory and one decoder forward without grad; 0 = "
+                          "off. Logged as `loss/anchor_kl`. GRPO's KL is `kl_beta`.", ge=0.0)
     learning_rate: float = _f(1e-5, "Peak AdamW learning rate.", gt=0.0)
     weight_decay: float = _f(0.0, "AdamW weight decay.", ge=0.0)
     max_grad_norm: float = _f(1.0, "Gradient clipping norm; 0 turns clipping off.", ge=0.0)
@@ -229,6 +236,9 @@ class TrainConfig(JsonConfig, BaseModel):
         if len(self.loss_weights) != len(self.loss_types) or min(self.loss_weights) < 0:
             raise ValueError(f"loss_weights: must be a list with one weight >= 0 per loss type "
                              f"({len(self.loss_types)}), got {self.loss_weights!r}")
+        if self.anchor_kl > 0 and self.objective in ONLINE_OBJECTIVES:
+            raise ValueError(f"anchor_kl: applies to sft, dpo and mpo, not "
+                             f"{self.objective!r} (GRPO's KL to the start is kl_beta)")
         if self.curriculum != "none" and self.objective in ("dpo", "mpo"):
             raise ValueError("curriculum: applies to sft, grpo and mwer rows, not pairs")
         if self.curriculum == "reward" and self.objective != "grpo":

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "LOSS_TYPES",
+    "anchor_kl_loss",
     "LossOutput",
     "RunningMean",
     "bco_pair_loss",
@@ -297,6 +298,35 @@ def sft_loss(
             f"chosen_logps shape {tuple(chosen_logps.shape)}"
         )
     return -chosen_logps.sum() / chosen_lengths.sum().to(chosen_logps.dtype)
+
+
+def anchor_kl_loss(policy_logprobs: torch.Tensor, start_logprobs: torch.Tensor) -> torch.Tensor:
+    """Token-level KL(p_start ‖ p_policy), the mean over positions: distillation toward a model.
+
+    Both arguments are log-softmax rows ``[tokens, vocab]`` at the same positions (a
+    transcript's target positions, teacher-forced): the policy's, with gradient, and a frozen
+    model's (detached here). Per position ``Σ_v p_start(v) · (log p_start(v) − log p_policy(v))``,
+    then the mean over all positions of the batch (token-weighted, like :func:`sft_loss`).
+    Added to an SFT loss it keeps the whole next-token distribution, not only the target
+    token's probability, near the starting model's: the forward KL is what distilling the
+    start into the policy minimises, so the language prior the data does not speak to stays.
+    Tokens the start gives probability 0 contribute 0.
+
+    >>> import torch
+    >>> start = torch.tensor([[0.7, 0.2, 0.1], [0.5, 0.25, 0.25]]).log()
+    >>> anchor_kl_loss(start, start).item()
+    0.0
+    >>> policy = torch.tensor([[0.1, 0.2, 0.7], [0.5, 0.25, 0.25]]).log()
+    >>> round(anchor_kl_loss(policy, start).item(), 4)  # (0.6 log 7 + 0) / 2
+    0.5838
+    """
+    if policy_logprobs.shape != start_logprobs.shape:
+        raise ValueError(f"policy and start log-probs must share one shape [tokens, vocab]; got "
+                         f"{tuple(policy_logprobs.shape)} and {tuple(start_logprobs.shape)}")
+    start = start_logprobs.detach().float()
+    probs = start.exp()
+    terms = probs * (start - policy_logprobs.float())
+    return torch.where(probs > 0, terms, torch.zeros_like(terms)).sum(dim=-1).mean()
 
 
 def mpo_loss(

@@ -114,6 +114,18 @@ class TokenLogps:
     mask: torch.Tensor
     entropy: torch.Tensor
     """Entropy (nats) of the predictive distribution at each target position, detached."""
+    distribution: torch.Tensor | None = None
+    """Only when asked (``keep_distribution``): the whole log-softmax ``[tokens, vocab]`` at
+    the target positions, in `mask` order (row by row), with gradient: what a token-level KL
+    to another model needs."""
+
+    def rows(self, start: int, stop: int) -> torch.Tensor:
+        """`distribution` rows of texts ``start:stop`` (their target positions, in order)."""
+        if self.distribution is None:
+            raise ValueError("no distribution kept: score with keep_distribution=True")
+        counts = self.mask.sum(dim=1)
+        first = int(counts[:start].sum())
+        return self.distribution[first : first + int(counts[start:stop].sum())]
 
     def sequences(self) -> SequenceLogps:
         """Summed per text, as :func:`sequence_logps` returns."""
@@ -130,6 +142,7 @@ def token_logps(
     prompt_ids: Sequence[int],
     pad_id: int,
     temperature: float = 1.0,
+    keep_distribution: bool = False,
 ) -> TokenLogps:
     """Teacher-forced log-prob of every token of `targets[i]` given clip `clips[i]`'s states.
 
@@ -138,7 +151,8 @@ def token_logps(
     cross-attention keys and values are projected once (:mod:`models.whisper.cross_kv`).
     Logits are materialised only at target positions, in float32. `temperature` divides the
     logits first: the distribution rollouts were sampled from (TRL's GRPO scores the same way),
-    so ratio, KL and entropy are of that distribution.
+    so ratio, KL and entropy are of that distribution. `keep_distribution` also returns the
+    whole log-softmax at the target positions (``TokenLogps.distribution``).
     """
     device = encoder_states.device
     inputs, labels, mask = decoder_batch(prompt_ids, targets, pad_id)
@@ -166,7 +180,7 @@ def token_logps(
         detached = logprobs.detach()
         entropy = torch.zeros(mask.shape, device=device, dtype=torch.float32).masked_scatter(
             mask, -(detached.exp() * detached).sum(dim=-1))
-    return TokenLogps(per_token, mask, entropy)
+    return TokenLogps(per_token, mask, entropy, logprobs if keep_distribution else None)
 
 
 def sequence_logps(
@@ -217,15 +231,19 @@ class WhisperScorer(torch.nn.Module):
         self, features: torch.Tensor | None, clips: Sequence[int],
         targets: Sequence[Sequence[int]], *, per_token: bool = False,
         states: torch.Tensor | None = None, temperature: float = 1.0,
+        keep_distribution: bool = False,
     ) -> SequenceLogps | TokenLogps:
         """Log-probs of `targets` (summed per text, or per token) at `temperature`; `states`
-        skips the encoder (only valid with a frozen encoder, where they carry no gradient)."""
+        skips the encoder (only valid with a frozen encoder, where they carry no gradient).
+        `keep_distribution` (per token only) keeps the whole log-softmax at target positions."""
+        if keep_distribution and not per_token:
+            raise ValueError("keep_distribution needs per_token=True")
         if states is None:
             states = self.encode(features)
         elif not self.freeze_encoder:
             raise ValueError("precomputed encoder states need a frozen encoder")
         out = token_logps(
             self.model, states, clips, targets, self.tokens.prompt_ids, self.tokens.eos_id,
-            temperature=temperature,
+            temperature=temperature, keep_distribution=keep_distribution,
         )
         return out if per_token else out.sequences()

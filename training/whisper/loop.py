@@ -7,9 +7,10 @@ loss is :mod:`training.whisper.offline` (SFT, DPO, MPO) or :mod:`training.whispe
 (GRPO, MWER).
 
 Per step, ``<output_dir>/metrics.jsonl`` (:mod:`training.runtime.metrics_log`) gets one JSON line:
-the micro-batch metrics (see :mod:`training.whisper.offline`: ``loss``, ``loss/<term>``,
-``rewards/...``, ``entropy``, ``kl``), then ``lr``, ``grad_norm``, ``step_time_s``, the curriculum
-stage and the entropy watch's warning, if any. Under DDP the numbers are averaged over processes.
+the micro-batch metrics (see :mod:`training.whisper.offline`: ``loss``, ``loss/<term>`` (with
+``loss/anchor_kl`` when ``anchor_kl > 0``), ``rewards/...``, ``entropy``, ``kl``), then ``lr``,
+``grad_norm``, ``step_time_s``, the curriculum stage and the entropy watch's warning, if any.
+Under DDP the numbers are averaged over processes.
 
 Checkpoints (:mod:`training.runtime.checkpoints`) are saved every ``save_every`` steps and at the
 end. If ``latest.json`` exists the run resumes: same step count, same data order (a function of
@@ -104,6 +105,7 @@ class _Run:
     encoder: EncoderStates | None  # a frozen encoder's states per clip, cached
     ref: ReferenceLogps | None  # offline objectives: the frozen reference's log-probs
     ctx: OnlineContext | None  # online objectives: generation and the frozen reference
+    anchor: WhisperScorer | None  # anchor_kl > 0: the frozen starting model
     watch: EntropyWatch
     buckets: list
     reward_schedule: RewardSchedule
@@ -174,6 +176,7 @@ def _set_up(config: TrainConfig, dist: DistInfo, device: torch.device, autocast,
         ref, ctx = None, _online_context(config, model, processor, tokens, device)
     else:
         ref, ctx = prepare_reference(config, scorer, data, autocast, dist, encoder), None
+    anchor = _frozen_start(config, tokens, device) if config.anchor_kl > 0 else None
     # SFT's entropy on the references falls because it learns them: a collapse is a failure
     # of policy optimisation (preference and online RL) only, so SFT is not watched.
     watched = config.objective != "sft"
@@ -191,7 +194,7 @@ def _set_up(config: TrainConfig, dist: DistInfo, device: torch.device, autocast,
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16"
                                   and device.type == "cuda")
     return _Run(config, dist, autocast, out, model, processor, data, scorer, encoder, ref, ctx,
-                watch, buckets, reward_schedule, params, optimizer, scheduler, scaler)
+                anchor, watch, buckets, reward_schedule, params, optimizer, scheduler, scaler)
 
 
 def _encoder_states(config: TrainConfig, scorer: WhisperScorer, data: TrainData, autocast,
@@ -225,15 +228,21 @@ def prepare_reference(
     return ref
 
 
+def _frozen_start(config: TrainConfig, tokens: WhisperTokens,
+                  device: torch.device) -> WhisperScorer:
+    """A frozen copy of the starting model (eval mode, no grad): the KL anchor of every
+    objective that has one."""
+    start = WhisperForConditionalGeneration.from_pretrained(config.model, dtype=torch.float32)
+    start.to(device).eval().requires_grad_(False)
+    return WhisperScorer(start, tokens, freeze_encoder=True).eval()
+
+
 def _online_context(config: TrainConfig, model, processor, tokens: WhisperTokens,
                     device: torch.device) -> OnlineContext:
     """Generation around the policy, and a frozen copy of the starting model for KL."""
-    reference = WhisperForConditionalGeneration.from_pretrained(config.model,
-                                                                dtype=torch.float32)
-    reference.to(device).eval().requires_grad_(False)
     asr = WhisperASR(model, processor, name=config.model, language=config.language)
     return OnlineContext(asr, tokens, processor.tokenizer,
-                         WhisperScorer(reference, tokens, freeze_encoder=True),
+                         _frozen_start(config, tokens, device),
                          RewardWeights.from_mapping(config.reward_weights))
 
 
@@ -324,7 +333,7 @@ def _accumulate(run: _Run, module: torch.nn.Module, step: int,
                                                  seeds, run.autocast, run.encoder)
             else:
                 loss, metrics = step_loss(config, module, batch, run.ref, run.autocast,
-                                          run.encoder)
+                                          run.encoder, run.anchor)
             run.scaler.scale(loss / config.grad_accum_steps).backward()
         for name, value in metrics.items():
             sums[name] = sums.get(name, 0) + value / config.grad_accum_steps

@@ -8,8 +8,9 @@ names an image or a video, which their own assets record.
 
 
 import sys
+from typing import Literal
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
 import labeling.ingest
@@ -17,6 +18,8 @@ import sql
 from assets.common import batches, drop_claimed, ingest_metadata, known_ids, progress_logger
 from labeling.ingest.manifest import SourceEntry, SourceIssue, iter_source
 from labeling.ingest.rows import AudioLimits, ingest_audio, ingest_images, ingest_videos
+from labeling.ingest.segment import Segmenter
+from resources.model_hub import ModelHub
 from resources.warehouse import Warehouse
 
 THIS = sys.modules[__name__]  # this module's source is part of its assets' code_version
@@ -32,6 +35,14 @@ class AudioIngestConfig(Config):
                                         "is 4-6 words/s).")
     max_chars_per_second: float = Field(60.0, gt=0, description="The same limit in non-space "
                                         "characters (text without spaces, e.g. Chinese).")
+    segment: Literal["", "off", "vad"] = Field(
+        "", description="'vad': a recording over max_seconds is cut into speech segments "
+        "(clips `file#t=START,END` without a transcript) by the region detector; 'off': it "
+        "is quarantined as too_long; empty: as registered with the batch (`rlfoundry ingest "
+        "--segment`).")
+    vad_model: str = Field("", description="The region detector that segments: a silero "
+                           ".jit file or folder; empty = the model hub's region_detector "
+                           "(bundled silero-vad, or $RLFOUNDRY_REGION_DETECTOR_MODEL).")
 
 
 class VideoIngestConfig(Config):
@@ -41,7 +52,8 @@ class VideoIngestConfig(Config):
 def _entries(warehouse: Warehouse, batch: str, kind: str, issues: list[SourceIssue]):
     """The batch's entries of `kind`, streamed; the source issues this asset owns go to `issues`."""
     src = warehouse.batch_source(batch)
-    for item in iter_source(src["source"], src["allowed_roots"]):
+    for item in iter_source(src["source"], src["allowed_roots"], format=src.get("format"),
+                            text_key=src.get("text_key")):
         if isinstance(item, SourceEntry):
             if item.kind == kind:
                 yield item
@@ -75,7 +87,8 @@ def _ingest_batch(warehouse: Warehouse, table: str, id_column: str, batch: str, 
     result.quarantined.extend(claimed)
     result.quarantined.extend(i.as_quarantine_row() for i in issues)
     warehouse.write_quarantine(table, batch, result.quarantined)
-    return MaterializeResult(metadata=ingest_metadata(result))
+    notes = {"notes": MetadataValue.json(dict(result.notes))} if result.notes else {}
+    return MaterializeResult(metadata=ingest_metadata(result) | notes)
 
 
 @asset(partitions_def=batches, group_name="ingest", code_version=sql.version(
@@ -90,8 +103,21 @@ def audio_clips(
     limits = AudioLimits(config.max_seconds, config.silence_dbfs,
                          config.max_words_per_second, config.max_chars_per_second)
     progress = progress_logger(context, "audio files")
+    segmenter = _segmenter(config, warehouse.batch_source(batch).get("segment"))
     return _ingest_batch(warehouse, "audio_clips", "clip_id", batch, "audio",
-                         lambda entries, sink: ingest_audio(entries, limits, known, progress, sink))
+                         lambda entries, sink: ingest_audio(entries, limits, known, progress, sink,
+                                                            segmenter))
+
+
+def _segmenter(config: AudioIngestConfig, registered: str | None) -> Segmenter | None:
+    """The segmenter of long recordings the config (else the batch's registration) asks for.
+
+    The detector comes from a default `ModelHub` (its defaults and environment), so
+    ingestion needs no model hub resource of its own."""
+    if (config.segment or registered or "off") != "vad":
+        return None
+    detector = ModelHub().load("region_detector", config.vad_model or None)
+    return Segmenter(detector, max_s=config.max_seconds)
 
 
 @asset(partitions_def=batches, group_name="ingest", code_version=sql.version(

@@ -1,6 +1,8 @@
 """The `rlfoundry` command line: the same runs a user starts from the Dagster UI.
 
     rlfoundry ingest data/sample/audio/dev.jsonl --batch sample-dev
+    rlfoundry batches
+    rlfoundry quarantine sample-dev --reason missing
     rlfoundry job speech_eval --batch sample-dev
     rlfoundry run --train sample-train --eval sample-dev
     rlfoundry evaluate --model bundled:whisper-tiny.en --manifest dev.jsonl --group-by accent
@@ -8,6 +10,8 @@
 
 Runs go to the Dagster instance in `$DAGSTER_HOME` (default
 `$RLFOUNDRY_HOME/dagster`), so they show in `dagster dev` started with the same home.
+Output is short by default and complete with `rlfoundry --verbose ...` (`pipelines.output`);
+an error is one line, with its traceback under `rlfoundry --debug ...`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from pathlib import Path
 
 import click
 
+from labeling.ingest.formats import FORMATS
+from pipelines.cli_parts import CliGroup, JobCommand, check_names, one_line, start_model
 from resources.home import file_lock, rlfoundry_home
+
+SOURCE_FORMATS = list(FORMATS)
 
 
 def _instance():
@@ -55,13 +63,16 @@ def _instance():
 
 
 def _run_job(job_name: str, partition: str | None, run_config: dict | None = None,
-             assets: list | None = None):
+             assets: list | None = None, summary: bool = True, told: tuple[str, ...] = ()):
     """Execute a job of the Definitions (for one batch or loop partition, or unpartitioned)
-    and print what it produced; returns the run's result. `assets` limits the run to those
-    asset keys of the job (a resumed loop)."""
+    and print what it produced (one line per asset, but for the assets in `told`, whose
+    outcome the caller prints, and the checks that did not pass; everything with
+    --verbose; with `summary=False` nothing: the caller reports); returns the run's result.
+    `assets` limits the run to those asset keys of the job (a resumed loop)."""
     from dagster import DagsterInvalidConfigError
 
     from pipelines.definitions import defs
+    from pipelines.output import console_run_config, for_console, settings
     from pipelines.partitions import BATCHES
     from pipelines.report import print_checks, print_materializations
     from pipelines.runs import cli_tags, new_run_id
@@ -85,39 +96,63 @@ def _run_job(job_name: str, partition: str | None, run_config: dict | None = Non
                                        f"with `rlfoundry ingest PATH --batch {partition}`.")
         raise click.ClickException(f"No loop {partition!r}: pass --loop new to start one.")
     run_id = new_run_id()  # tagged with this process: a kill is noticed (pipelines.runs)
+    verbose = settings().verbose
     try:
-        result = job_def.execute_in_process(
-            partition_key=partition, instance=instance, run_config=run_config or {},
+        result = for_console(job_def, verbose).execute_in_process(
+            partition_key=partition, instance=instance,
+            run_config={**(run_config or {}), **console_run_config(verbose)},
             raise_on_error=False, asset_selection=assets, run_id=run_id,
             tags=cli_tags(run_id),
         )
     except DagsterInvalidConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-    print_materializations(result)
-    print_checks(result)
+        raise click.ClickException(one_line(str(exc))) from exc
+    if summary:
+        print_materializations(result, verbose, told)
+        print_checks(result, verbose)
     if not result.success:
         scope = f" for {'batch' if kind == BATCHES else 'loop'} {partition!r}" if kind else ""
+        if settings().debug:
+            click.echo(_failure_traces(result), err=True)
         raise click.ClickException(f"Run {result.run_id} of job {job_name!r}{scope} failed: "
                                    f"{_first_error(result)}")
     return result
 
 
-def _first_error(result) -> str:
-    """The first step failure's message, which says what to do."""
+def _step_errors(result):
     for event in result.all_events:
         if event.is_step_failure:
-            error = event.step_failure_data.error
-            while error.cause is not None:
-                error = error.cause
-            return error.message.strip()
+            yield event.step_failure_data.error
+
+
+def _first_error(result) -> str:
+    """The first step failure's message, which says what to do (on one line)."""
+    for error in _step_errors(result):
+        while error.cause is not None:
+            error = error.cause
+        return one_line(error.message)
     return "see the Dagster UI for the run's logs."
 
 
-@click.group()
+def _failure_traces(result) -> str:
+    """Every step failure with its stack and causes (for --debug)."""
+    return "\n".join(error.to_string() for error in _step_errors(result))
+
+
+@click.group(cls=CliGroup)
 @click.version_option(package_name="rlfoundry", prog_name="rlfoundry")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Print everything: Dagster's DEBUG log, "
+              "every metadata entry and check, libraries' progress bars and warnings.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error (and of a failed "
+              "step) instead of its one line.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, debug: bool) -> None:
     """rlfoundry: raw media to verified training data and better models."""
+    from pipelines.output import Settings, quiet_libraries
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ctx.obj = Settings(verbose=verbose, debug=debug)
+    if not verbose:
+        quiet_libraries()
 
 
 @main.command()
@@ -133,36 +168,55 @@ def main() -> None:
 @click.option("--replace", is_flag=True, help="Re-ingest an existing batch from another "
               "source or with another role: its rows are replaced and its labels become "
               "stale (the loop relabels them).")
+@click.option("--format", "source_format", type=click.Choice(SOURCE_FORMATS),
+              help="How to read PATH (default: detected from what it holds): a NeMo JSONL "
+              "manifest (.jsonl, .jsonl.gz), a media folder, a Hugging Face audiofolder or "
+              "save_to_disk dataset, Lhotse cuts or recordings + supervisions, a Kaldi data "
+              "dir, or LibriSpeech's *.trans.txt layout.")
+@click.option("--text-key", help="The key (or column) holding the transcript, for nemo, "
+              "audiofolder and hf-dataset sources. Default: text, or else the one of "
+              "transcript, transcription, sentence, normalized_text present.")
+@click.option("--segment", type=click.Choice(["off", "vad"]), default="off", show_default=True,
+              help="vad: cut audio longer than a clip may be (30 s) into speech segments "
+              "found by silero-vad, each a clip without a transcript; off: such audio is "
+              "quarantined as too_long. Segments the source lists (offset/duration) are "
+              "used as they are either way.")
 def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...], role: str | None,
-           replace: bool) -> None:
+           replace: bool, source_format: str | None, text_key: str | None,
+           segment: str) -> None:
     """Register PATH (a JSONL manifest or a folder) as batch partition BATCH and ingest it.
 
     Ingesting an existing batch again from the same source (new files, edited
     transcripts) refreshes it; another source or role needs --replace."""
+    from labeling.ingest.formats import check as check_source
     from pipelines.batches import registration
     from pipelines.partitions import BATCHES
     from resources.warehouse import Warehouse, check_partition_name
 
     try:
         check_partition_name(batch)
+        check_source(path, source_format, text_key)
         warehouse = Warehouse()
         role, notice = registration(warehouse, batch, path, role, replace)
         if notice:
             click.echo(notice)
-        warehouse.register_batch(batch, path, allowed_roots, role=role)
+        warehouse.register_batch(batch, path, allowed_roots, role=role, format=source_format,
+                                 text_key=text_key, segment=segment)
     except (OSError, ValueError) as exc:  # a bad name, an unwritable warehouse
         raise click.ClickException(str(exc)) from None
     instance = _instance()
     if not instance.has_dynamic_partition(BATCHES, batch):
         instance.add_dynamic_partitions(BATCHES, [batch])
-    _run_job("ingest", batch)
+    from pipelines.ingest_report import print_report
+
+    print_report(warehouse, batch, role, _run_job("ingest", batch, summary=False))
 
 
-@main.command()
+@main.command(cls=JobCommand)
 @click.argument("job_name")
 @click.option("--batch", help="The batch partition to run for (batch jobs).")
-@click.option("--loop", help="The loop partition to run for (loop jobs: speech_loop, "
-              "speech_rl_loop): a loop key, or 'new' to start a loop.")
+@click.option("--loop", help="The loop partition to run for (loop jobs, listed below): a "
+              "loop key, or 'new' to start a loop.")
 @click.option("--config", "config_file",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Run config as JSON (the same shape as the UI's launchpad).")
@@ -173,6 +227,7 @@ def job(job_name: str, batch: str | None, loop: str | None, config_file: Path | 
 
     if batch and loop:
         raise click.ClickException("Pass --batch (batch jobs) or --loop (loop jobs), not both.")
+    check_names([batch] if batch else [])
     run_config = read_run_config(config_file) if config_file else None
     if loop == "new":
         loop = new_loop(_instance(), FAMILY)
@@ -191,8 +246,10 @@ def job(job_name: str, batch: str | None, loop: str | None, config_file: Path | 
 @click.option("--objective", type=click.Choice(["dpo", "mpo", "grpo", "mwer"]), default="dpo",
               show_default=True, help="dpo/mpo: speech_loop (SFT, then the preference "
               "objective); grpo/mwer: speech_rl_loop (online RL from an earlier model).")
-@click.option("--from", "start_from", type=click.Choice(["preference", "sft", "promoted"]),
-              help="grpo/mwer: the model to start from (default: the latest DPO/MPO model).")
+@click.option("--from", "start_from", metavar="MODEL",
+              help="grpo/mwer: the model to start from: preference (the latest DPO/MPO "
+              "model; the default), sft, promoted, a registry model id (`rlfoundry models "
+              "list`) or a model folder.")
 @click.option("--config", "config_file",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="speech_loop run config as JSON (the launchpad's shape); --train, --eval and "
@@ -236,14 +293,42 @@ def run(train: str, eval_: str, guard: str, objective: str, start_from: str | No
                 f"--resume {resume} reruns the loop with the batches and config it started "
                 f"with: drop {', '.join(clash)} (or start a new loop without --resume).")
         return resume_loop(resume, _instance, _run_job)
+    check_names(_split(train) + _split(eval_) + _split(guard))
     if start_from and objective not in ("grpo", "mwer"):
         raise click.ClickException("--from applies to --objective grpo or mwer.")
+    if start_from:
+        start_from = start_model(start_from)
     run_loop(_split(train), _split(eval_), objective, config_file, relabel, _instance, _run_job,
              start_from, _split(guard))
 
 
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@main.command()
+def batches() -> None:
+    """Every batch: role, what it holds (audio clips, images, videos), how many carry a
+    transcript or caption, quarantined and duplicate rows, when ingested, and its source."""
+    from pipelines.batches_cli import list_batches
+    from resources.warehouse import Warehouse
+
+    click.echo(list_batches(Warehouse()))
+
+
+@main.command()
+@click.argument("batch", required=False)
+@click.option("--reason", "reasons", multiple=True, help="Only rows with this reason, e.g. "
+              "missing, undecodable, duplicate, too_long (repeatable).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Show at most this many rows.")
+def quarantine(batch: str | None, reasons: tuple[str, ...], limit: int) -> None:
+    """What ingestion and labeling refused in BATCH (default: every batch): each row's
+    asset, reason, file and line, and what to do."""
+    from pipelines.batches_cli import quarantine_report
+    from resources.warehouse import Warehouse
+
+    click.echo(quarantine_report(Warehouse(), batch, list(reasons), limit))
 
 
 @main.command()
@@ -257,14 +342,20 @@ def _split(value: str) -> list[str]:
 @click.option("--group-by", default="", help="Comma-separated tags, e.g. accent,snr_db.")
 @click.option("--split", "splits", multiple=True, help="Only lines with this `split` tag.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the report here.")
-@click.option("--batch-size", default=8, show_default=True)
+@click.option("--batch-size", default=8, show_default=True,
+              help="Clips per forward pass (lower it if memory runs out).")
+@click.option("--format", "source_format", type=click.Choice(SOURCE_FORMATS),
+              help="How to read --manifest (default: detected), as for `rlfoundry ingest`.")
+@click.option("--text-key", help="The key (or column) holding the transcript, as for "
+              "`rlfoundry ingest`.")
 def evaluate(model: str, manifest: Path, group_by: str, splits: tuple[str, ...],
-             json_out: Path | None, batch_size: int) -> None:
+             json_out: Path | None, batch_size: int, source_format: str | None,
+             text_key: str | None) -> None:
     """WER and CER of MODEL on a manifest, overall and per group."""
     from pipelines.evaluate_cli import run_evaluation
 
     run_evaluation(model, manifest, [g for g in group_by.split(",") if g], list(splits),
-                   json_out, batch_size)
+                   json_out, batch_size, source_format=source_format, text_key=text_key)
 
 
 @main.group()

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from pathlib import Path
 
 import click
 
 from labeling.ingest.audio import load_audio_16k
 from labeling.ingest.manifest import read_source
+from labeling.ingest.rows import audio_clip
+from labeling.ingest.segment import LongFormSplitter
 from models.bundled import resolve_model
 from models.whisper.asr import WhisperASR
+from models.whisper.inputs import MAX_SECONDS
 from resources.home import rlfoundry_home
 from training.eval.evaluate import evaluate_clips, write_report
 from training.eval.report import format_table
 
 
-def manifest_clips(manifest: Path, splits: list[str]) -> list[dict]:
-    """The manifest's labeled audio lines (optionally some splits), as clip dicts."""
-    entries, issues = read_source(manifest)
+def manifest_clips(manifest: Path, splits: list[str], source_format: str | None = None,
+                   text_key: str | None = None) -> list[dict]:
+    """The source's labeled audio entries (optionally some splits), as clip dicts; a segment
+    of a recording is its span (`labeling.ingest.rows.audio_clip`)."""
+    try:
+        entries, issues = read_source(manifest, format=source_format, text_key=text_key)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     for issue in issues:
         click.echo(f"skipped: {issue.detail}", err=True)
+    for note, count in Counter(e.note for e in entries if e.note).items():
+        click.echo(f"note: {note} ({count} entries)", err=True)
     return [
-        {"source_path": str(e.path), "text": e.text, "tags": e.tags}
+        {"source_path": audio_clip(e), "text": e.text, "tags": e.tags}
         for e in entries
         if e.kind == "audio" and e.text and (not splits or str(e.tags.get("split")) in splits)
     ]
@@ -69,21 +81,36 @@ def check_groups(clips: list[dict], group_by: list[str]) -> None:
 
 
 def run_evaluation(model: str, manifest: Path, group_by: list[str], splits: list[str],
-                   json_out: Path | None, batch_size: int) -> None:
-    clips = manifest_clips(manifest, splits)
+                   json_out: Path | None, batch_size: int, source_format: str | None = None,
+                   text_key: str | None = None) -> None:
+    clips = manifest_clips(manifest, splits, source_format, text_key)
     if not clips:
         raise click.ClickException(f"{manifest} has no labeled audio lines"
                                    f"{' in splits ' + ','.join(splits) if splits else ''}.")
     check_groups(clips, group_by)
     asr = WhisperASR.from_pretrained(model_path(model))
 
-    def progress(done: int, total: int) -> None:
-        click.echo(f"\r{done}/{total} clips", nl=done == total, err=True)
+    from assets.common import pace
 
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:  # one line, rewritten in place
+        rate = pace(done, total, time.monotonic() - started, done)
+        click.echo(f"\r{done}/{total} clips{rate}   ", nl=done == total, err=True)
+
+    from resources.model_hub import ModelHub
+
+    split = LongFormSplitter(lambda: ModelHub().load("region_detector"), max_s=MAX_SECONDS)
     result = evaluate_clips(asr, clips, load_audio_16k, group_by,
-                            batch_size=batch_size, progress=progress)
+                            batch_size=batch_size, progress=progress, split=split)
+    if split.recordings:
+        click.echo(f"long-form: {split.recordings} recording(s) over {MAX_SECONDS:g} s "
+                   f"transcribed in {split.pieces} pieces cut at pauses ({split.detector_name}), "
+                   "joined and scored against the whole reference", err=True)
     for clip, exc in result.failures:
-        click.echo(f"failed: {clip['source_path']}: {exc}", err=True)
+        path, message = clip["source_path"], str(exc).splitlines()[0] if str(exc) else repr(exc)
+        click.echo(f"failed: {message if message.startswith(path) else f'{path}: {message}'}",
+                   err=True)
     click.echo(f"model: {model}\nmanifest: {manifest}")
     click.echo(format_table(result.report))
     if json_out:

@@ -118,6 +118,7 @@ def batches_to_label(instance, warehouse, train: list[str], relabel: bool) -> li
     return [b for b in train if relabel or b not in done or b in stale]
 
 
+PROMOTION = "promoted_model"  # the loop asset the gate's verdict materializes
 LOOP_RECORD = "loops"  # the warehouse report folder keeping each loop's job and run config
 
 
@@ -139,7 +140,7 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
         raise click.ClickException(f"Batches not registered: {', '.join(missing)}. Register "
                                    "them with `rlfoundry ingest PATH --batch NAME`.")
     for batch in batches_to_label(instance, warehouse, train, relabel):
-        click.echo(f"\n### labeling train batch {batch} ({LABEL_JOB})")
+        click.echo(f"### labeling train batch {batch} ({LABEL_JOB})")
         run_job(LABEL_JOB, batch, None)
     job = loop_job(objective)
     config = loop_run_config(base, train, evals, objective, start_from, guards)
@@ -147,9 +148,10 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
     warehouse.write_output(LOOP_RECORD, loop, {"job": job, "objective": objective,
                                                "run_config": config})
     click.echo(f"\n### {job} ({objective}), loop {loop}: train on "
-               f"{train or 'every train batch'}, evaluate on {evals or 'every eval batch'}"
-               + (f", guard {guards}" if guards else "") +
-               f"\n(if it is interrupted: `rlfoundry run --resume {loop}`)")
+               f"{', '.join(train) or 'every train batch'}, evaluate on "
+               f"{', '.join(evals) or 'every eval batch'}"
+               + (f", guard {', '.join(guards)}" if guards else "")
+               + f" (if interrupted: `rlfoundry run --resume {loop}`)")
     _run_loop_job(warehouse, run_job, job, loop, config)
 
 
@@ -199,8 +201,8 @@ def _run_loop_job(warehouse, run_job: Callable, job: str, loop: str, config: dic
                   assets: list | None = None) -> None:
     """Run the loop's job for its partition and print its evaluation and the gate's verdict;
     a refused candidate raises NotPromoted (exit code 3)."""
-    try:
-        run_job(job, loop, config, assets)
+    try:  # the evaluation and the promotion: printed once, by _print_outcome
+        run_job(job, loop, config, assets, told=(SPEECH.evaluation, PROMOTION))
     except click.ClickException as exc:
         evaluation = _loop_eval(warehouse, loop)
         if evaluation is None:
@@ -214,9 +216,13 @@ def _run_loop_job(warehouse, run_job: Callable, job: str, loop: str, config: dic
 
 class NotPromoted(click.ClickException):
     """The loop ran and evaluated, and the gate refused the candidate: exit code 3, so that
-    scripts can tell a refused candidate (a result) from a broken run (exit code 1)."""
+    scripts can tell a refused candidate (a result) from a broken run (exit code 1). The
+    verdict line printed above says why: no `Error:` line follows it."""
 
     exit_code = 3
+
+    def show(self, file=None) -> None:
+        del file
 
 
 def _loop_eval(warehouse, loop: str) -> dict | None:

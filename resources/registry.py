@@ -144,6 +144,27 @@ class ModelRegistry(ConfigurableResource):
         version = self._aliases(name).get(CHAMPION)
         return self._row(self.client.get_model_version(name, version)) if version else None
 
+    def checkpoint_of(self, name: str, family: Family) -> str | None:
+        """The checkpoint a model name means when it names a registered model: 'promoted'
+        (the family's champion) or a model id (`rlfoundry models list`); None for anything
+        else (a folder, a hub id, 'bundled:...'). LookupError, saying what to do, for
+        'promoted' before any promotion.
+
+        A name that is also an existing path is a path: None.
+        """
+        if name == "promoted":
+            row = self.champion(family)
+            if row is None:
+                raise LookupError(f"No promoted {family} model yet (`rlfoundry models list` "
+                                  "shows the registry): name a model id or a folder.")
+            return row["checkpoint"]
+        if not MODEL_ID.match(name) or Path(name).expanduser().exists():
+            return None
+        try:
+            return self.get(name)["checkpoint"]
+        except LookupError:
+            return None
+
     def current_round(self, family: Family) -> int:
         """The round under way in `family`: 1 + its promotions so far (labels made by the
         model promoted in round r, and models trained on them, belong to round r + 1)."""

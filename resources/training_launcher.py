@@ -59,13 +59,14 @@ class TrainingLauncher(ConfigurableResource):
         _refuse_changed_config(path, config)
         path.write_text(json.dumps(config, indent=2))
         cmd = self.command(path)
-        context.log.info("launching: " + " ".join(cmd))
+        context.log.debug("launching: " + " ".join(cmd))  # the exact command, in the run's log
         errors = out / "error.txt"
         errors.unlink(missing_ok=True)
         try:
             return PipesSubprocessClient().run(
                 context=context, command=cmd, cwd=str(Path(__file__).resolve().parents[1]),
-                env={**os.environ, ERROR_FILE_ENV: str(errors)})
+                env={**os.environ, ERROR_FILE_ENV: str(errors)},
+                extras={"max_steps": config.get("max_steps")})  # progress lines: step n/N
         except Exception as exc:  # Pipes raises a private error type: "process failed with code N"
             if not errors.is_file():
                 raise

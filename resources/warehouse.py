@@ -66,6 +66,7 @@ PARTITION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # train: the loop trains on it; eval: held out, the gate's target; guard: held out, speech
 # the loop must not forget (e.g. real, clean recordings), each with its own tolerance
 ROLES = ("train", "eval", "guard")
+SEGMENT_MODES = (None, "off", "vad")  # how a batch treats audio over the clip limit
 
 # the warehouse root when `Warehouse.root` is empty: a local path or an fsspec URL
 WAREHOUSE_ENV = "RLFOUNDRY_WAREHOUSE"
@@ -345,14 +346,22 @@ class Warehouse(ConfigurableResource):
 
     def register_batch(
         self, batch: str, source: str | Path, allowed_roots: Sequence[str | Path] = (),
-        role: str = "train",
+        role: str = "train", format: str | None = None, text_key: str | None = None,
+        segment: str | None = None,
     ) -> dict:
         """Record where a batch's media comes from (and whether it trains or evaluates).
 
-        Any run of the batch (CLI, UI, schedule) finds its source here.
+        Any run of the batch (CLI, UI, schedule) finds its source here, with how to read
+        it: `format` (None: detected from the path), `text_key` (the transcript's key;
+        see `labeling.ingest.manifest.iter_source`) and `segment` ("vad": audio longer
+        than a clip may be is cut into speech segments, `labeling.ingest.segment`; None
+        or "off": it is quarantined as too_long).
         """
         if role not in ROLES:
             raise ValueError(f"Batch {batch!r}: role must be one of {list(ROLES)}, got {role!r}.")
+        if segment not in SEGMENT_MODES:
+            raise ValueError(f"Batch {batch!r}: segment must be one of "
+                             f"{[m for m in SEGMENT_MODES if m]}, got {segment!r}.")
         src = Path(source).expanduser().resolve()
         if not src.exists():
             raise FileNotFoundError(f"Batch {batch!r}: source {src} does not exist.")
@@ -365,6 +374,9 @@ class Warehouse(ConfigurableResource):
             "source_kind": kind,
             "allowed_roots": roots,
             "role": role,
+            "format": format,
+            "text_key": text_key,
+            "segment": None if segment == "off" else segment,
             "registered_at": datetime.now(UTC),
         }
         self.write_partition("batches", batch, [row])

@@ -177,7 +177,7 @@ def test_cross_batch_duplicate_with_another_transcript_through_the_asset(warehou
 # --- segments of one recording -------------------------------------------------------------------
 
 
-def test_segments_of_one_recording_are_refused_not_mislabeled(tmp_path):
+def test_segments_of_one_recording_are_clips_with_their_own_text(tmp_path):
     write_tone(tmp_path / "rec.wav", seconds=12.0)
     write_tone(tmp_path / "whole.wav", seconds=2.0, seed=1)
     write_tone(tmp_path / "close.wav", seconds=5.0, seed=2)
@@ -188,35 +188,34 @@ def test_segments_of_one_recording_are_refused_not_mislabeled(tmp_path):
         {"audio_filepath": "rec.wav", "text": "tail", "offset": 3.0},
         {"audio_filepath": "whole.wav", "text": "whole", "offset": 0, "duration": 2.0,
          "speaker": "s1"},
-        {"audio_filepath": "close.wav", "text": "close", "duration": 4.6},  # within 10 %
+        {"audio_filepath": "close.wav", "text": "close", "duration": 4.6},  # a span too
     ])
     entries, issues = read_source(m)
     assert issues == [] and [e.offset for e in entries] == [0.0, 4.0, 8.0, 3.0, 0.0, None]
     result = ingest_audio(entries, AudioLimits())
-    assert sorted((r["text"], r["tags"]) for r in result.rows) == [
-        ("close", "{}"), ("whole", '{"speaker": "s1"}')]  # offset is not a tag
-    assert [(q["line"], q["reason"]) for q in result.quarantined] == [
-        (n, "segment_of_recording") for n in (1, 2, 3, 4)]
-    assert result.duplicates == 0
-    detail = result.quarantined[1]["detail"]
-    assert detail.startswith(f"{tmp_path / 'rec.wav'}: manifest line 2 lists a segment "
-                             "(offset 4.0 s, duration 4.0 s) of a 12.0 s recording")
-    assert "`sox rec.wav seg.wav trim 4.0 4.0`" in detail
-    assert "cut each into its own file, or list the whole recording" in detail
-    assert "(offset 3.0 s) of a 12.0 s" in result.quarantined[3]["detail"]
+    assert result.quarantined == [] and result.duplicates == 0
+    rows = {r["text"]: r for r in result.rows}
+    rec = tmp_path / "rec.wav"
+    assert {t: (r["source_path"], round(r["duration_s"], 3), r["tags"]) for t, r in
+            rows.items()} == {
+        "one": (f"{rec}#t=0,4", 4.0, "{}"), "two": (f"{rec}#t=4,8", 4.0, "{}"),
+        "three": (f"{rec}#t=8,12", 4.0, "{}"), "tail": (f"{rec}#t=3", 9.0, "{}"),
+        "whole": (str(tmp_path / "whole.wav"), 2.0, '{"speaker": "s1"}'),  # offset no tag
+        "close": (f"{tmp_path / 'close.wav'}#t=0,4.6", 4.6, "{}")}
+    assert len({r["clip_id"] for r in result.rows}) == 6
+    assert rows["whole"]["clip_id"] == sha256_file(tmp_path / "whole.wav")
 
 
-def test_segments_of_a_recording_over_the_limit_say_so(tmp_path):
+def test_segments_of_a_long_recording_are_clips_the_whole_is_too_long(tmp_path):
     write_tone(tmp_path / "long.wav", seconds=12.0)
     m = write_manifest(tmp_path / "m.jsonl", [
         {"audio_filepath": "long.wav", "text": "first part", "duration": 4.0},
-        {"audio_filepath": "long.wav", "text": "later part", "offset": 6.0},
+        {"audio_filepath": "long.wav", "text": "later part", "offset": 8.0},
         {"audio_filepath": "long.wav", "text": "the whole thing, too long"},
     ])
     result = ingest_audio(read_source(m)[0], AudioLimits(max_seconds=5.0))
-    assert [q["reason"] for q in result.quarantined] == [
-        "segment_of_recording", "segment_of_recording", "too_long"]
-    assert "of a recording over the 5 s limit" in result.quarantined[0]["detail"]
+    assert sorted(r["text"] for r in result.rows) == ["first part", "later part"]
+    assert [(q["line"], q["reason"]) for q in result.quarantined] == [(3, "too_long")]
 
 
 def test_a_video_segment_is_refused_too(tmp_path):

@@ -17,8 +17,10 @@ from assets.common import (
     progress_logger,
     tags_json,
 )
+from assets.speech.spec import SPEECH
 from labeling.ingest.audio import load_audio_16k
 from resources.model_hub import ModelHub
+from resources.registry import ModelRegistry
 from resources.warehouse import Warehouse
 from training.eval.evaluate import evaluate_clips, write_report
 from training.eval.report import plot_report, to_markdown
@@ -27,7 +29,9 @@ THIS = sys.modules[__name__]  # this module's source is part of its assets' code
 
 
 class EvalConfig(Config):
-    model: str = Field("", description="Model to evaluate; empty = the model hub's baseline.")
+    model: str = Field("", description="Model to evaluate: 'promoted', a registry model id "
+                       "(`rlfoundry models list`), a hub id or a folder; empty = the model "
+                       "hub's baseline.")
     splits: list[str] = Field(default_factory=list, description="Only clips whose `split` tag "
                               "is one of these (e.g. ['dev']); empty = every clip of the batch.")
     group_by: list[str] = Field(default_factory=lambda: ["accent", "snr_db"],
@@ -39,11 +43,12 @@ class EvalConfig(Config):
        code_version=sql.version(CLIPS_SQL, "schema/asr_eval", THIS, training.eval))
 def asr_baseline_eval(
     context: AssetExecutionContext, config: EvalConfig, warehouse: Warehouse,
-    model_hub: ModelHub,
+    model_hub: ModelHub, model_registry: ModelRegistry,
 ) -> MaterializeResult:
     """The baseline model's WER and CER on a batch, per tag group, with a table and a plot."""
     batch = context.partition_key
-    asr = model_hub.load_asr(config.model or None)
+    named = config.model and model_registry.checkpoint_of(config.model, SPEECH.family)
+    asr = model_hub.load_asr(named or config.model or None)
     clips = load_clips(warehouse, batch, config.splits)
     result = evaluate_clips(asr, clips, load_audio_16k, config.group_by,
                             batch_size=config.batch_size,

@@ -26,7 +26,8 @@ THIS = sys.modules[__name__]  # this module's source is part of its assets' code
 
 
 class HypothesesConfig(Config):
-    model: str = Field("", description="ASR model (hub id, folder, CTranslate2 folder); "
+    model: str = Field("", description="ASR model: 'promoted', a registry model id "
+                       "(`rlfoundry models list`), a hub id, a folder or a CTranslate2 folder; "
                        "empty = the promoted model (the self-improving loop), or the model "
                        "hub's baseline before any promotion.")
     num_beams: int = Field(4, description="Beam width; every beam is kept as a hypothesis.")
@@ -58,7 +59,9 @@ def asr_hypotheses(
     made_from = clip_set(warehouse, SPEECH.media_table, batch)
     clips = load_clips(warehouse, batch)
     promoted = model_registry.champion(SPEECH.family)
-    asr = model_hub.load_asr(config.model or (promoted["checkpoint"] if promoted else None),
+    named = config.model and model_registry.checkpoint_of(config.model, SPEECH.family)
+    asr = model_hub.load_asr(named or config.model
+                             or (promoted["checkpoint"] if promoted else None),
                              backend=config.backend)
     round_ = model_registry.current_round(SPEECH.family)
     context.log.info(f"{len(clips)} clips, model {asr.name}, round {round_}")

@@ -118,7 +118,8 @@ def asr_eval(
     (out / "report.json").write_text(json.dumps(payload, indent=2))
     warehouse.write_output("asr_eval", loop, {**payload, "report": str(out / "report.json"),
                                               "table": table})
-    context.log.info("\n" + table + "\n" + decision.selection + "\n" + decision.reason)
+    # the CLI prints the table and the decision once, from the output written above
+    context.log.debug("\n" + table + "\n" + decision.selection + "\n" + decision.reason)
     return MaterializeResult(metadata={
         "candidate": MetadataValue.text(models["candidate"]["model_id"]),
         "why_this_candidate": MetadataValue.text(decision.selection),
@@ -244,7 +245,7 @@ def promoted_model(context: AssetExecutionContext, warehouse: Warehouse,
     warehouse.write_output("promoted_model", loop, {"model_id": row["model_id"],
                                                     "checkpoint": row["checkpoint"],
                                                     "promoted_at": row["promoted_at"]})
-    context.log.info(f"promoted {row['model_id']}: {decision['reason']}")
+    context.log.debug(f"promoted {row['model_id']}: {decision['reason']}")
     return MaterializeResult(metadata={
         "model_id": row["model_id"],
         "registry": MetadataValue.text(f"{row['name']} version {row['version']} is now alias "

@@ -25,6 +25,13 @@ count otherwise reinterprets the data as a garbage clip), and 64-bit
 *integer* PCM (FFmpeg's s64, which no recorder writes; a bit-depth field
 rewritten to 64 decodes 16-bit data as noise) is `undecodable`. 64-bit float
 ("double") WAV/FLAC is a real format and is accepted.
+
+Segments: a path with a media fragment, `rec.wav#t=3.5,7.25` (see
+:mod:`labeling.ingest.spans`), decodes just that span of the file (soundfile
+seeks to it; PyAV seeks, then trims by timestamp), and `AudioInfo` then
+describes the span (its duration and levels). A span that ends before it
+starts, starts past the end of the recording, or ends more than
+`spans.SPAN_SLACK_S` after it is `bad_segment`; `max_seconds` applies to the span.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from labeling.ingest.media import (
     media_probe,
     open_av,
 )
+from labeling.ingest.spans import Window, split_span, window_frames
 
 # Extensions libsndfile decodes well; everything else goes straight to PyAV.
 _SOUNDFILE_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
@@ -59,8 +67,7 @@ DBFS_FLOOR = -120.0  # reported level of digital silence instead of -inf
 _BLOCK_FRAMES = 1 << 16  # soundfile read size (frames): bounds transient memory
 MAX_CHANNELS = 32  # more declared channels than this: a corrupt header, not a recording
 _INT64_FORMATS = frozenset({"s64", "s64p"})  # FFmpeg sample formats refused (see docstring)
-
-
+_PREROLL_S = 0.5  # decoded and dropped before a segment after a PyAV seek
 @dataclass(frozen=True)
 class AudioInfo:
     """What was decoded. Levels are of the returned mono, resampled signal."""
@@ -157,28 +164,44 @@ def _wav_truncation(path: StrPath, size: int) -> str | None:
 
 
 def _decode_soundfile(path: StrPath, target_sr: int, max_seconds: float | None,
+                      window: Window | None = None, shown: StrPath | None = None,
                       ) -> tuple[np.ndarray, AudioInfo] | None:
-    """Decode with libsndfile; None if it cannot open the file (PyAV gets a try)."""
+    """Decode with libsndfile (only `window` of the file, when given; errors name `shown`);
+    None if it cannot open the file (PyAV gets a try)."""
+    shown = path if shown is None else shown
     try:
         f = sf.SoundFile(os.fspath(path))
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError):
         return None
     with f:
         sr, channels, declared = f.samplerate, f.channels, f.frames
-        _check_channels(path, channels)
-        check_declared_length(path, declared / sr if sr else None, max_seconds)
+        _check_channels(shown, channels)
+        first, last = (0, None) if window is None else window.frames(sr)
+        if window is None:
+            check_declared_length(shown, declared / sr if sr else None, max_seconds)
+        else:
+            window.check(shown, declared / sr if sr else None, max_seconds)
+            f.seek(first)
         sink = _MonoSink(sr, target_sr)
         try:
             # Not f.blocks(): it ignores short reads and, on a file shorter than its
             # header says (a cut MP3 with a Xing header), yields stale buffer contents.
-            while len(block := f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)):
+            while (want := _BLOCK_FRAMES if last is None else
+                   min(_BLOCK_FRAMES, last - first - sink.source_frames)) > 0 \
+                    and len(block := f.read(want, dtype="float32", always_2d=True)):
                 sink.push_block(block, channel_axis=1)
-                check_running_length(path, sink.source_frames / sr, max_seconds)
+                check_running_length(shown, sink.source_frames / sr, max_seconds)
         except (sf.SoundFileError, RuntimeError, ValueError) as err:
-            raise MediaError("truncated", path, f"decoding stopped after "
+            raise MediaError("truncated", shown, f"decoding stopped after "
                              f"{sink.source_frames / sr:.3f} s: {err}") from None
         codec = f"{f.format}/{f.subtype}".lower()
     decoded_s = sink.source_frames / sr
+    if window is not None:
+        reached = (first + sink.source_frames) / sr
+        window.check_end(shown, reached, _is_short(declared / sr, reached))
+        if sink.source_frames == 0:
+            raise MediaError("empty_audio", shown, "decoded 0 samples")
+        return _finish(shown, sink, sr, channels, codec, "soundfile")
     if _is_short(declared / sr, decoded_s):
         raise MediaError("truncated", path, f"header declares {declared / sr:.3f} s, "
                          f"only {decoded_s:.3f} s decoded")
@@ -188,38 +211,66 @@ def _decode_soundfile(path: StrPath, target_sr: int, max_seconds: float | None,
 
 
 def _decode_pyav(path: StrPath, target_sr: int, max_seconds: float | None,
-                 soundfile_rejected: bool) -> tuple[np.ndarray, AudioInfo]:
-    """Decode the first audio stream with PyAV (FFmpeg), frame by frame."""
+                 soundfile_rejected: bool, window: Window | None = None,
+                 shown: StrPath | None = None) -> tuple[np.ndarray, AudioInfo]:
+    """Decode the first audio stream with PyAV (FFmpeg), frame by frame (only `window` of
+    it, when given: a seek, then frames trimmed by their timestamps; errors name `shown`)."""
+    shown = path if shown is None else shown
     container = open_av(path)
     with container:
         if not container.streams.audio:
-            raise MediaError("no_audio_stream", path, "no audio stream in the container")
+            raise MediaError("no_audio_stream", shown, "no audio stream in the container")
         stream = container.streams.audio[0]
         cc = stream.codec_context
         sr, channels = int(cc.sample_rate), int(cc.layout.nb_channels)
         if sr <= 0:
-            raise MediaError("undecodable", path, "audio stream has no sample rate")
-        _check_channels(path, channels)
+            raise MediaError("undecodable", shown, "audio stream has no sample rate")
+        _check_channels(shown, channels)
         if cc.format is not None and cc.format.name in _INT64_FORMATS:
-            raise MediaError("undecodable", path, f"declares 64-bit integer samples "
+            raise MediaError("undecodable", shown, f"declares 64-bit integer samples "
                              f"({cc.name}), which no recorder writes: a corrupt header")
         declared_s = declared_seconds(container, stream)
-        check_declared_length(path, declared_s, max_seconds)
+        first, last, pos = 0, None, 0  # pos: frames of the file before the next block
+        if window is None:
+            check_declared_length(shown, declared_s, max_seconds)
+        else:
+            window.check(shown, declared_s, max_seconds)
+            first, last = window.frames(sr)
+            pos = _seek(container, stream, window.start)
         # Convert only the sample format (to planar float); channels are averaged below.
         to_float = av.AudioResampler(format="fltp", rate=sr)
         sink = _MonoSink(sr, target_sr)
+
+        def push(converted: av.AudioFrame) -> None:
+            nonlocal pos
+            block = converted.to_ndarray()
+            part = window_frames(block, pos, first, last)
+            if part.shape[1]:
+                sink.push_block(part, channel_axis=0)
+            pos += block.shape[1]
+
         try:
             for frame in container.decode(stream):
+                if pos is None:  # after a seek: where decoding resumed
+                    pos = _frame_position(frame, sr, shown)
                 for converted in to_float.resample(frame):
-                    sink.push_block(converted.to_ndarray(), channel_axis=0)
-                check_running_length(path, sink.source_frames / sr, max_seconds)
+                    push(converted)
+                check_running_length(shown, sink.source_frames / sr, max_seconds)
+                if last is not None and pos >= last:
+                    break
             for converted in to_float.resample(None):
-                sink.push_block(converted.to_ndarray(), channel_axis=0)
+                push(converted)
         except (av.FFmpegError, ValueError, RuntimeError) as err:
-            raise MediaError("truncated", path, f"decoding stopped after "
+            raise MediaError("truncated", shown, f"decoding stopped after "
                              f"{sink.source_frames / sr:.3f} s: {err}") from None
         codec = f"{container.format.name.split(',')[0]}/{cc.name}".lower()
     decoded_s = sink.source_frames / sr
+    if window is not None:
+        reached = (pos or 0) / sr
+        window.check_end(shown, reached, _is_short(declared_s, reached))
+        if sink.source_frames == 0:
+            raise MediaError("empty_audio", shown, "decoded 0 samples")
+        return _finish(shown, sink, sr, channels, codec, "pyav")
     if _is_short(declared_s, decoded_s):
         raise MediaError("truncated", path, f"container declares {declared_s:.3f} s, "
                          f"only {decoded_s:.3f} s decoded")
@@ -228,6 +279,29 @@ def _decode_pyav(path: StrPath, target_sr: int, max_seconds: float | None,
             raise MediaError("undecodable", path, "no decoder could read audio from it")
         raise MediaError("empty_audio", path, "decoded 0 samples")
     return _finish(path, sink, sr, channels, codec, "pyav")
+
+
+def _seek(container: av.container.InputContainer, stream: av.stream.Stream, start: float,
+          ) -> int | None:
+    """Seek to a frame `_PREROLL_S` before `start` seconds (lapped codecs such as AAC, MP3 and
+    Opus decode the first frames after a seek wrongly): None, for the next frame's timestamp
+    to say where decoding resumed; 0 when nothing was skipped."""
+    if start <= _PREROLL_S or not stream.time_base:
+        return 0
+    try:
+        container.seek(int((start - _PREROLL_S) / stream.time_base), stream=stream)
+    except (av.FFmpegError, ValueError, OverflowError):
+        container.seek(0, stream=stream)  # unseekable: decode from the start, trim
+        return 0
+    return None
+
+
+def _frame_position(frame: av.AudioFrame, sr: int, path: StrPath) -> int:
+    """The file frame a decoded frame starts at, from its timestamp."""
+    if frame.pts is None or not frame.time_base:
+        raise MediaError("undecodable", path, "the stream has no timestamps, so the segment "
+                         "cannot be located after a seek")
+    return max(round(float(frame.pts * frame.time_base) * sr), 0)
 
 
 def _check_channels(path: StrPath, channels: int) -> None:
@@ -269,21 +343,43 @@ def load_audio(path: StrPath, target_sr: int = 16000, *, max_seconds: float | No
     early (from its header, or as soon as decoding passes the limit) instead of
     decoding it all only for `check_audio` to reject it.
 
+    A path with a media fragment (`rec.wav#t=3.5,7.25`) decodes just that span
+    (module docstring); errors then name the path with its fragment.
+
     Raises MediaError: missing, not_a_file, unreadable, empty_file, truncated,
     undecodable (also whatever else a decoder raises on hostile bytes, see
     `media_probe`), no_audio_stream, empty_audio, too_long, too_many_channels,
-    invalid_samples (any NaN or ±inf sample).
+    invalid_samples (any NaN or ±inf sample), bad_segment.
     """
-    size = check_file(path)
-    if problem := _wav_truncation(path, size):
+    file, start, end = split_span(path)
+    window = None if start is None else Window(start, end)
+    size = check_file(file)
+    if problem := _wav_truncation(file, size):
         raise MediaError("truncated", path, problem)
     soundfile_rejected = False
-    if Path(path).suffix.lower() in _SOUNDFILE_EXTS:
-        decoded = _decode_soundfile(path, target_sr, max_seconds)
+    if Path(file).suffix.lower() in _SOUNDFILE_EXTS:
+        decoded = _decode_soundfile(file, target_sr, max_seconds, window, path)
         if decoded is not None:
             return decoded
         soundfile_rejected = True
-    return _decode_pyav(path, target_sr, max_seconds, soundfile_rejected)
+    return _decode_pyav(file, target_sr, max_seconds, soundfile_rejected, window, path)
+
+
+def audio_seconds(path: StrPath) -> float | None:
+    """The length a file's header declares, in seconds, without decoding it; None when it
+    cannot be read or declares none (the decoders then say why)."""
+    try:
+        if Path(path).suffix.lower() in _SOUNDFILE_EXTS:
+            try:
+                info = sf.info(os.fspath(path))
+                return info.frames / info.samplerate if info.samplerate else None
+            except (sf.SoundFileError, RuntimeError, TypeError, ValueError):
+                pass  # PyAV gets a try
+        with open_av(path) as container:
+            streams = container.streams.audio
+            return declared_seconds(container, streams[0]) if streams else None
+    except (MediaError, OSError, ValueError, av.FFmpegError):
+        return None
 
 
 def load_audio_16k(path: StrPath) -> np.ndarray:

@@ -46,7 +46,7 @@ Reason = Literal[
     "missing", "not_a_file", "unreadable", "empty_file", "unknown_extension", "undecodable",
     "truncated", "empty_audio", "no_audio_stream", "no_video_stream", "silent", "too_long",
     "too_large", "invalid_samples", "too_many_channels", "implausible_transcript",
-    "segment_of_recording",
+    "segment_of_recording", "bad_segment", "no_speech",
 ]
 
 _HINTS: dict[str, str] = {
@@ -61,15 +61,21 @@ _HINTS: dict[str, str] = {
     "no_audio_stream": "the container has no audio track; extract the audio or drop it",
     "no_video_stream": "the container has no video track; ingest it as audio or drop it",
     "silent": "check the recording's input gain, or drop it",
-    "too_long": "segment it into shorter clips first",
+    "too_long": "cut it into clips: `rlfoundry ingest PATH --batch B --segment vad` cuts "
+                "audio at pauses in its speech, or list its segments (offset/duration) in "
+                "the manifest",
     "too_large": "downscale it before ingesting",
     "invalid_samples": "the float samples hold NaN/infinity (a broken export); re-export it",
     "too_many_channels": "the header's channel count is corrupt or the file is not a "
                          "recording; re-export it with at most 32 channels",
     "implausible_transcript": "the transcript cannot be spoken in the clip's length "
                               "(wrong file paired with it?); fix the pairing",
-    "segment_of_recording": "segments are not ingested as clips yet: cut each into its own "
-                            "file, or list the whole recording",
+    "segment_of_recording": "video segments are not ingested as clips yet: cut each into "
+                            "its own file, or list the whole recording",
+    "bad_segment": "the segment's times do not fit its recording; fix its offset/duration "
+                   "(or start/end) in the source",
+    "no_speech": "nothing to cut into clips; if it does hold speech, list its segments "
+                 "(offset/duration) in the manifest",
 }
 
 

@@ -12,15 +12,29 @@ quarantined as `implausible_transcript` with the rate. The rate is taken over
 the clip's duration, but at least `min_rate_window_s`, so a one-word
 transcript of a 0.2 s clip is not flagged.
 
-Segments (policy): a manifest line that lists part of a recording is refused
-as `segment_of_recording`, never ingested as the whole file under the
-segment's transcript. A line is a segment when it has an `offset` > 0, or a
-`duration` shorter than the decoded file by more than
-max(`SEGMENT_SLACK_S`, `SEGMENT_SLACK_FRACTION` of the file); a declared
-duration that roughly matches is fine. This runs on audio and video, right
-after decoding and before dedupe, so every segment line of one recording gets
-this reason (not `duplicate`). A recording over the length limit is still
+Audio segments (policy): an entry that lists part of a recording (an
+`offset` > 0, or a `duration` that stops more than `spans.SPAN_SLACK_S` short
+of the file, by its header) is its own clip: its `source_path` is the file
+with a media fragment, `rec.wav#t=START,END`, its `duration_s`, levels and
+transcript-rate check are the span's, and its `clip_id` is the file's sha256
+joined with the span (`labeling.ingest.spans`), so each segment of one
+recording is a clip with its own text and the same segment listed twice is a
+duplicate. An entry whose span covers the whole file is the file (plain
+sha256), so a NeMo line's `duration` of the whole file changes nothing. The
+length limit applies to the span: segments of a long recording are fine.
+
+Video segments (policy): still refused as `segment_of_recording`, never
+ingested as the whole file under the segment's caption. A line is a segment
+when it has an `offset` > 0, or a `duration` shorter than the decoded file by
+more than max(`SEGMENT_SLACK_S`, `SEGMENT_SLACK_FRACTION` of the file); a
+declared duration that roughly matches is fine. This runs right after
+decoding and before dedupe, so every segment line of one recording gets this
+reason (not `duplicate`). A recording over the length limit is still
 recognised as segmented when its line's offset or duration prove it.
+
+Notes: what a source reader says about an entry without refusing it (e.g.
+that the transcript was read from `sentence` because the line has no `text`)
+is counted in `IngestResult.notes`, note by note, for the ingest report.
 
 Duplicates (policy): a file whose sha256 an earlier entry of the batch (or
 another batch, see `known`) already holds is dropped. When the dropped copy
@@ -43,15 +57,20 @@ Example:
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from labeling.ingest.audio import check_audio, load_audio
+from labeling.ingest.audio import audio_seconds, check_audio, load_audio
 from labeling.ingest.image import probe_image
 from labeling.ingest.manifest import SourceEntry, tags_json
 from labeling.ingest.media import MediaError, require_media_kind, sha256_file
+from labeling.ingest.spans import SPAN_SLACK_S, span_digest, with_span
+
+if TYPE_CHECKING:
+    from labeling.ingest.segment import Segmenter
 from labeling.ingest.video import probe_video
 
 Progress = Callable[[int], None]
@@ -107,6 +126,29 @@ def check_transcript_rate(text: str | None, duration_s: float, limits: AudioLimi
         raise MediaError("implausible_transcript", path, f"{chars} characters over "
                          f"{duration_s:.2f} s is {chars / window:.1f} characters/s, over the "
                          f"{limits.max_chars_per_second:g} characters/s limit")
+
+
+def audio_clip(entry: SourceEntry) -> str:
+    """The clip an audio entry names: its file, or the span of it (a path with a media
+    fragment) when the entry lists part of the file (module docstring).
+
+    >>> from pathlib import Path
+    >>> audio_clip(SourceEntry("audio", Path("/d/r.wav"), offset=3.0, duration=4.0))
+    '/d/r.wav#t=3,7'
+    >>> audio_clip(SourceEntry("audio", Path("/d/r.wav"), offset=2.5))
+    '/d/r.wav#t=2.5'
+    >>> audio_clip(SourceEntry("audio", Path("/d/r.wav")))
+    '/d/r.wav'
+    """
+    if not entry.offset and entry.duration is None:
+        return str(entry.path)
+    start = entry.offset or 0.0
+    end = None if entry.duration is None else start + entry.duration
+    if start == 0 and end is not None:
+        seconds = audio_seconds(entry.path)  # None: unknown, so the span is decoded as listed
+        if seconds is not None and end >= seconds - SPAN_SLACK_S:
+            return str(entry.path)
+    return with_span(entry.path, start, end)
 
 
 def whole_recording(entry: SourceEntry, max_seconds: float | None,
@@ -182,19 +224,23 @@ class IngestResult:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
     ingested: int = 0
+    notes: Counter[str] = field(default_factory=Counter)  # reader's note -> entries it concerns
 
-    def quarantine(self, entry: SourceEntry, reason: str, detail: str) -> None:
-        self.quarantined.append(
-            {"source_path": str(entry.path), "line": entry.line, "reason": reason, "detail": detail}
-        )
+    def quarantine(self, entry: SourceEntry, reason: str, detail: str,
+                   source: str | None = None) -> None:
+        """Record why `entry` (or its segment `source`, when given) was not ingested."""
+        self.quarantined.append({"source_path": source or str(entry.path), "line": entry.line,
+                                 "reason": reason, "detail": detail})
 
 
 def _dedupe(
     result: IngestResult, entry: SourceEntry, digest: str,
     seen: dict[str, tuple[str, str | None, int | None]], known: Known,
+    source: str | None = None,
 ) -> bool:
-    """True when `digest` was seen before; the duplicate is recorded, not lost (see the
-    module docstring for when it is `duplicate_text_differs`)."""
+    """True when `digest` was seen before; the duplicate (the entry, or its segment `source`)
+    is recorded, not lost (see the module docstring for when it is `duplicate_text_differs`)."""
+    source = source if source and source != str(entry.path) else None
     if digest in seen:
         path, text, line = seen[digest]
         where = f"{path}{f' (line {line})' if line else ''} in this batch"
@@ -210,12 +256,12 @@ def _dedupe(
         kept = _quote(text) if text is not None else f"no {word}"
         line = f"manifest line {entry.line}: " if entry.line else ""
         result.quarantine(entry, "duplicate_text_differs", (
-            f"{entry.path}: {line}{same}, which was kept with {kept}, but this copy says "
-            f"{_quote(entry.text)}; this copy was not ingested: correct whichever {word} is "
-            "wrong, or give each its own file."))
+            f"{source or entry.path}: {line}{same}, which was kept with {kept}, but this copy "
+            f"says {_quote(entry.text)}; this copy was not ingested: correct whichever {word} "
+            "is wrong, or give each its own file."), source)
         return True
     result.duplicates += 1
-    result.quarantine(entry, "duplicate", same)
+    result.quarantine(entry, "duplicate", same, source)
     return True
 
 
@@ -236,17 +282,23 @@ def _ingest(
     whole batch.
     """
     result, seen, now, chunk = IngestResult(), {}, datetime.now(UTC), []
+    file_digests: dict[str, str] = {}  # the last file hashed: segments of it come in a row
     emit = sink or result.rows.extend
     for done, entry in enumerate(entries, start=1):
+        if entry.note:
+            result.notes[entry.note] += 1
         try:
             _check_kind(entry)
             row = probe(entry)  # before dedupe: a broken file is reported as broken
-            digest = sha256_file(entry.path)
-            if not _dedupe(result, entry, digest, seen, known):
-                seen[digest] = (str(entry.path), entry.text, entry.line)
-                chunk.append(_base_row(entry, id_column, digest, now) | row)
+            source = row.pop("source_path", None) or str(entry.path)
+            digest = span_digest(_file_digest(entry, file_digests), source)
+            if not _dedupe(result, entry, digest, seen, known, source):
+                seen[digest] = (source, entry.text, entry.line)
+                chunk.append(_base_row(entry, id_column, digest, now)
+                             | {"source_path": source} | row)
         except MediaError as err:
-            result.quarantine(entry, err.reason, str(err))
+            segment = err.path if err.path.startswith(f"{entry.path}#t=") else None
+            result.quarantine(entry, err.reason, str(err), segment)
         if len(chunk) >= CHUNK_ROWS:
             result.ingested += len(chunk)
             emit(chunk)
@@ -256,6 +308,15 @@ def _ingest(
     result.ingested += len(chunk)
     emit(chunk)
     return result
+
+
+def _file_digest(entry: SourceEntry, cache: dict[str, str]) -> str:
+    """sha256 of the entry's file, hashed once for a run of entries naming the same file."""
+    key = str(entry.path)
+    if key not in cache:
+        cache.clear()
+        cache[key] = sha256_file(entry.path)
+    return cache[key]
 
 
 def _check_kind(entry: SourceEntry) -> None:
@@ -282,26 +343,35 @@ def _base_row(entry: SourceEntry, id_column: str, digest: str, now: datetime) ->
 def ingest_audio(
     entries: Iterable[SourceEntry], limits: AudioLimits,
     known: Known | None = None, progress: Progress | None = None,
-    sink: Sink | None = None,
+    sink: Sink | None = None, segmenter: Segmenter | None = None,
 ) -> IngestResult:
     """Decode, measure and hash each audio entry; quarantine what fails `limits`.
 
-    Quarantine reasons beyond `load_audio`'s: silent, too_long (`check_audio`),
-    implausible_transcript (`check_transcript_rate`), segment_of_recording
-    (`whole_recording`), duplicate and duplicate_text_differs (`_dedupe`).
+    Quarantine reasons beyond `load_audio`'s (bad_segment among them): silent, too_long
+    (`check_audio`), implausible_transcript (`check_transcript_rate`), duplicate and
+    duplicate_text_differs (`_dedupe`). A segment is decoded as its span (`audio_clip`).
+    With a `segmenter`, a whole recording over the limit becomes its speech segments
+    (`labeling.ingest.segment`; no_speech when it has none) instead of too_long.
     """
+    refused: list[tuple[SourceEntry, MediaError]] = []
+    if segmenter is not None:
+        entries = segmenter.expand(entries, lambda entry, err: refused.append((entry, err)))
 
     def probe(entry: SourceEntry) -> dict[str, Any]:
-        info = whole_recording(entry, limits.max_seconds,
-                               lambda: load_audio(entry.path, max_seconds=limits.max_seconds)[1])
+        source = audio_clip(entry)
+        info = load_audio(source, max_seconds=limits.max_seconds)[1]
         check_audio(info, max_seconds=limits.max_seconds, silence_dbfs=limits.silence_dbfs)
-        check_transcript_rate(entry.text, info.duration_s, limits, str(entry.path))
+        check_transcript_rate(entry.text, info.duration_s, limits, source)
         return {
+            "source_path": source,
             "format": info.codec, "sample_rate": info.sample_rate, "channels": info.channels,
             "duration_s": info.duration_s, "rms_dbfs": info.rms_dbfs, "peak_dbfs": info.peak_dbfs,
         }
 
-    return _ingest(entries, known or {}, probe, "clip_id", progress, sink)
+    result = _ingest(entries, known or {}, probe, "clip_id", progress, sink)
+    for entry, err in refused:
+        result.quarantine(entry, err.reason, str(err))
+    return result
 
 
 def ingest_images(

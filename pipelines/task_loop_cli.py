@@ -76,10 +76,11 @@ def run_and_report(warehouse, spec, run_job: Callable, job: str, loop: str, conf
                    assets: list | None = None) -> None:
     """Run the loop's job and print its comparison table and the gate's decision once; a
     refused candidate exits 3."""
+    from assets.loop.specs import promotion_asset
     from pipelines.loop_cli import NotPromoted
 
-    try:
-        run_job(job, loop, config, assets)
+    try:  # the evaluation and promotion print their outcome below, once
+        run_job(job, loop, config, assets, told=(spec.evaluation, promotion_asset(spec)))
     except click.ClickException as exc:
         evaluation = _evaluation(warehouse, spec, loop)
         if evaluation is None:

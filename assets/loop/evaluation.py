@@ -189,7 +189,7 @@ def promote(context: AssetExecutionContext, spec: TaskSpec, warehouse: Warehouse
     warehouse.write_output(promotion_asset(spec), loop, {
         "model_id": row["model_id"], "checkpoint": row["checkpoint"],
         "promoted_at": row["promoted_at"]})
-    context.log.info(f"promoted {row['model_id']}: {decision['reason']}")
+    context.log.debug(f"promoted {row['model_id']}: {decision['reason']}")  # the CLI prints it
     return MaterializeResult(metadata={
         "model_id": row["model_id"],
         "registry": MetadataValue.text(f"{row['name']} version {row['version']} is now alias "

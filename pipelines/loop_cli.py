@@ -152,7 +152,7 @@ def run_loop(train: list[str], evals: list[str], objective: str, config_file: Pa
                f"{', '.join(evals) or 'every eval batch'}"
                + (f", guard {', '.join(guards)}" if guards else "")
                + f" (if interrupted: `rlfoundry run --resume {loop}`)")
-    _run_loop_job(warehouse, run_job, job, loop, config)
+    run_loop_job(warehouse, run_job, job, loop, config)
 
 
 def resume_loop(loop: str, instance_factory: Callable, run_job: Callable) -> None:
@@ -194,24 +194,27 @@ def resume_loop(loop: str, instance_factory: Callable, run_job: Callable) -> Non
 
         return run_and_report(warehouse, spec_of(record["task"]), run_job, job, loop,
                               record["run_config"], todo)
-    _run_loop_job(warehouse, run_job, job, loop, record["run_config"], todo)
+    run_loop_job(warehouse, run_job, job, loop, record["run_config"], todo)
 
 
-def _run_loop_job(warehouse, run_job: Callable, job: str, loop: str, config: dict,
-                  assets: list | None = None) -> None:
-    """Run the loop's job for its partition and print its evaluation and the gate's verdict;
-    a refused candidate raises NotPromoted (exit code 3)."""
-    try:  # the evaluation and the promotion: printed once, by _print_outcome
-        run_job(job, loop, config, assets, told=(SPEECH.evaluation, PROMOTION))
+def run_loop_job(warehouse, run_job: Callable, job: str, loop: str, config: dict,
+                  assets: list | None = None, *, evaluation: str = SPEECH.evaluation,
+                  promotion: str = PROMOTION, printer: Callable | None = None) -> None:
+    """Run a loop's job for its partition and print its evaluation and the gate's verdict
+    once (`printer`, the speech table by default); a refused candidate raises NotPromoted
+    (exit code 3)."""
+    printer = printer or _print_outcome
+    try:  # the evaluation and the promotion: printed once, by the printer
+        run_job(job, loop, config, assets, told=(evaluation, promotion))
     except click.ClickException as exc:
-        evaluation = _loop_eval(warehouse, loop)
-        if evaluation is None:
+        judged = _loop_eval(warehouse, loop, evaluation)
+        if judged is None:
             raise
-        _print_outcome(evaluation)
-        if not evaluation["decision"]["passed"]:
+        printer(judged)
+        if not judged["decision"]["passed"]:
             raise NotPromoted(exc.message) from exc
         raise
-    _print_outcome(_loop_eval(warehouse, loop))
+    printer(_loop_eval(warehouse, loop, evaluation))
 
 
 class NotPromoted(click.ClickException):
@@ -225,9 +228,9 @@ class NotPromoted(click.ClickException):
         del file
 
 
-def _loop_eval(warehouse, loop: str) -> dict | None:
+def _loop_eval(warehouse, loop: str, evaluation: str = SPEECH.evaluation) -> dict | None:
     try:
-        return warehouse.read_output(SPEECH.evaluation, loop)
+        return warehouse.read_output(evaluation, loop)
     except FileNotFoundError:
         return None
 

@@ -77,19 +77,10 @@ def run_and_report(warehouse, spec, run_job: Callable, job: str, loop: str, conf
     """Run the loop's job and print its comparison table and the gate's decision once; a
     refused candidate exits 3."""
     from assets.loop.specs import promotion_asset
-    from pipelines.loop_cli import NotPromoted
+    from pipelines.loop_cli import run_loop_job
 
-    try:  # the evaluation and promotion print their outcome below, once
-        run_job(job, loop, config, assets, told=(spec.evaluation, promotion_asset(spec)))
-    except click.ClickException as exc:
-        evaluation = _evaluation(warehouse, spec, loop)
-        if evaluation is None:
-            raise
-        print_outcome(evaluation)
-        if not evaluation["decision"]["passed"]:
-            raise NotPromoted(exc.message) from exc
-        raise
-    print_outcome(_evaluation(warehouse, spec, loop))
+    run_loop_job(warehouse, run_job, job, loop, config, assets, evaluation=spec.evaluation,
+                  promotion=promotion_asset(spec), printer=print_outcome)
 
 
 def print_outcome(evaluation: dict) -> None:
@@ -101,13 +92,6 @@ def print_outcome(evaluation: dict) -> None:
     verdict = "PROMOTED" if decision["passed"] else "NOT PROMOTED"
     click.echo(f"\n{verdict} {evaluation['models']['candidate']['model_id']}: "
                f"{decision['reason']}")
-
-
-def _evaluation(warehouse, spec, loop: str) -> dict | None:
-    try:
-        return warehouse.read_output(spec.evaluation, loop)
-    except FileNotFoundError:
-        return None
 
 
 def _run_config(base: dict, spec, train: list[str], evals: list[str], tasks: list[str]) -> dict:

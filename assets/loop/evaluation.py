@@ -25,6 +25,7 @@ from dagster import (
     asset_check,
 )
 
+import assets.promotion
 import sql
 import training.trl_backend.evaluate
 import training.trl_backend.loop_eval
@@ -32,6 +33,7 @@ from assets.common import png_markdown
 from assets.loop.config import LoopEvalConfig
 from assets.loop.models import base_model
 from assets.loop.specs import promotion_asset
+from assets.promotion import promote_candidate
 from pipelines.partitions import loops
 from resources.model_hub import ModelHub
 from resources.registry import ModelRegistry
@@ -119,11 +121,13 @@ def build_evaluation(spec: TaskSpec) -> tuple[list, list]:
                       "incumbent_score": round(decision["incumbent_score"] or 0.0, 4)})
 
     @asset(name=promotion_asset(spec), group_name=group, partitions_def=loops, deps=[name],
-           code_version=sql.version(THIS))
+           code_version=sql.version(THIS, assets.promotion))
     def _promote(context: AssetExecutionContext, warehouse: Warehouse,
                  model_registry: ModelRegistry) -> MaterializeResult:
         """The family's champion: the model the next loop starts from and must beat."""
-        return promote(context, spec, warehouse, model_registry)
+        return promote_candidate(context, warehouse, model_registry, family=spec.family,
+                                 evaluation=name, output=promotion_asset(spec),
+                                 metric="score")
 
     return [_eval, _promote], [_not_worse]
 
@@ -165,38 +169,3 @@ def _eval_settings(warehouse: Warehouse, spec: TaskSpec, loop: str, snap: dict) 
     return TrlConfig(**{"family": spec.family, **fields, "objective": "grpo",
                         "model": "evaluated", "data": snap["eval_data"],
                         "output_dir": snap["dir"]})
-
-
-def promote(context: AssetExecutionContext, spec: TaskSpec, warehouse: Warehouse,
-            registry: ModelRegistry) -> MaterializeResult:
-    """Promote the loop's candidate if the gate passed it and the champion is still the
-    incumbent it was judged against."""
-    loop = context.partition_key
-    evaluation = warehouse.read_output(spec.evaluation, loop)
-    decision, candidate = evaluation["decision"], evaluation["models"]["candidate"]
-    if not decision["passed"]:
-        raise Failure(f"{candidate['model_id']} is not promoted: {decision['reason']}.",
-                      metadata={"report": MetadataValue.path(evaluation["report"])})
-    judged_against = evaluation["models"]["incumbent"]["model_id"]
-    champion = registry.champion(spec.family)
-    now = champion["model_id"] if champion else "baseline"
-    if now != judged_against:
-        raise Failure(f"{candidate['model_id']} is not promoted: it was judged against "
-                      f"{judged_against}, but {now} was promoted since (by another loop). "
-                      f"Materialize {spec.evaluation} for loop {loop} again to judge it "
-                      f"against {now}.")
-    row = registry.promote(spec.family, candidate["model_id"])
-    warehouse.write_output(promotion_asset(spec), loop, {
-        "model_id": row["model_id"], "checkpoint": row["checkpoint"],
-        "promoted_at": row["promoted_at"]})
-    context.log.debug(f"promoted {row['model_id']}: {decision['reason']}")  # the CLI prints it
-    return MaterializeResult(metadata={
-        "model_id": row["model_id"],
-        "registry": MetadataValue.text(f"{row['name']} version {row['version']} is now alias "
-                                       f"'champion' ({registry.uri()})"),
-        "checkpoint": MetadataValue.path(row["checkpoint"]),
-        "replaces": MetadataValue.text(judged_against),
-        "score": round(decision["candidate_score"] or 0.0, 4),
-        "previous_score": round(decision["incumbent_score"] or 0.0, 4),
-        "train_batches": MetadataValue.json(list(row["train_batches"])),
-    })

@@ -22,16 +22,17 @@ from pathlib import Path
 from dagster import (
     AssetExecutionContext,
     Config,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 from pydantic import Field
 
+import assets.promotion
 import sql
 import training.eval
 from assets.common import png_markdown, progress_logger, tags_json
+from assets.promotion import promote_candidate
 from assets.speech.contenders import STAGES, STEP, contenders, register_checkpoint
 from assets.speech.spec import SPEECH
 from labeling.ingest.audio import load_audio_16k
@@ -224,38 +225,12 @@ def _write_rows(warehouse: Warehouse, utterances: list[dict], clips: list[dict],
 
 
 @asset(group_name="evaluation", partitions_def=loops, deps=["asr_eval"],
-       code_version=sql.version(THIS))
+       code_version=sql.version(THIS, assets.promotion))
 def promoted_model(context: AssetExecutionContext, warehouse: Warehouse,
                    model_registry: ModelRegistry) -> MaterializeResult:
     """The model that now labels data and that the next candidate must beat."""
-    loop = context.partition_key
-    evaluation = warehouse.read_output("asr_eval", loop)
-    decision, candidate = evaluation["decision"], evaluation["models"]["candidate"]
-    if not decision["passed"]:
-        raise Failure(f"{candidate['model_id']} is not promoted: {decision['reason']}.",
-                      metadata={"report": MetadataValue.path(evaluation["report"])})
-    judged_against = evaluation["models"]["incumbent"]["model_id"]
-    champion = model_registry.champion(SPEECH.family)
-    now = champion["model_id"] if champion else "baseline"
-    if now != judged_against:
-        raise Failure(f"{candidate['model_id']} is not promoted: it was judged against "
-                      f"{judged_against}, but {now} was promoted since (by another loop). "
-                      f"Materialize asr_eval for loop {loop} again to judge it against {now}.")
-    row = model_registry.promote(SPEECH.family, candidate["model_id"])
-    warehouse.write_output("promoted_model", loop, {"model_id": row["model_id"],
-                                                    "checkpoint": row["checkpoint"],
-                                                    "promoted_at": row["promoted_at"]})
-    context.log.debug(f"promoted {row['model_id']}: {decision['reason']}")
-    return MaterializeResult(metadata={
-        "model_id": row["model_id"],
-        "registry": MetadataValue.text(f"{row['name']} version {row['version']} is now alias "
-                                       f"'champion' ({model_registry.uri()})"),
-        "checkpoint": MetadataValue.path(row["checkpoint"]),
-        "replaces": MetadataValue.text(judged_against),
-        "wer": round(decision["candidate_wer"], 4),
-        "previous_wer": round(decision["incumbent_wer"], 4),
-        "train_batches": MetadataValue.json(list(row["train_batches"])),
-    })
+    return promote_candidate(context, warehouse, model_registry, family=SPEECH.family,
+                             evaluation="asr_eval", output="promoted_model", metric="wer")
 
 
 def _guard_table(guard_wer: dict[str, dict[str, float]]) -> str:

@@ -1,4 +1,5 @@
-# rlfoundry: `make demo` runs the speech loop on the bundled sample; `make test` runs the tests.
+# rlfoundry: `make demo` runs the speech loop on the bundled sample (after the baseline's
+# evaluation on its dev batch, `asr_baseline_eval`); `make test` runs the tests.
 # Both create .venv on first use: torch 2.13.0 (CPU) first, then the project under a
 # constraint that keeps that torch (any other torch request pulls CUDA wheels).
 
@@ -54,6 +55,7 @@ demo: setup
 	$(BIN)/rlfoundry ingest $(SAMPLE)/audio/dev.jsonl --batch sample-dev --role eval
 	$(BIN)/rlfoundry ingest $(SAMPLE)/images --batch sample-images
 	$(BIN)/rlfoundry ingest $(SAMPLE)/videos --batch sample-videos
+	$(BIN)/rlfoundry job speech_eval --batch sample-dev
 	$(BIN)/rlfoundry run --train sample-train --eval sample-dev --config $(SAMPLE)/demo_loop.json
 
 # Online RL after `make demo`: GRPO, then MWER, each from the demo's DPO model, against the

@@ -10,11 +10,18 @@ next assets, and show the curves in the asset's metadata.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
+from dagster import (
+    AssetExecutionContext,
+    Failure,
+    FloatMetadataValue,
+    MaterializeResult,
+    MetadataValue,
+)
 
 from assets.common import png_markdown
 from pipelines.partitions import family_of
@@ -68,7 +75,7 @@ def train_and_record(context: AssetExecutionContext, warehouse: Warehouse,
         metrics_meta = {}
     return MaterializeResult(metadata={
         **metrics_meta,
-        **(reported.metadata or {}),
+        **rounded_metadata(reported.metadata or {}),
         "model_id": model_id,
         "registered": MetadataValue.text(f"{version['name']} version {version['version']}"),
         "mlflow_run": MetadataValue.text(f"run {run_id} in experiment {version['name']} "
@@ -80,3 +87,26 @@ def train_and_record(context: AssetExecutionContext, warehouse: Warehouse,
         "curves": png_markdown(curves, "training curves"),
         "metrics_file": MetadataValue.path(str(out / "metrics.jsonl")),
     })
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    """A float to `digits` significant digits, as the UI should show a metric; any other
+    value as it is.
+
+    >>> rounded(2.5000000000000004e-07), rounded(0.6931471805), rounded(3), rounded("x")
+    (2.5e-07, 0.6931, 3, 'x')
+    """
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{digits}g}")
+    return value
+
+
+def rounded_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The trainer's reported metadata with every float metric `rounded` (the registry and
+    ``metrics.jsonl`` keep the full values)."""
+    out = {}
+    for key, value in metadata.items():
+        if isinstance(value, FloatMetadataValue) and value.value is not None:
+            value = MetadataValue.float(rounded(value.value))
+        out[key] = rounded(value)
+    return out

@@ -10,6 +10,14 @@ from resources.warehouse import Warehouse  # noqa: E402
 
 
 @pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh $RLFOUNDRY_HOME (and $DAGSTER_HOME in it) for a CLI run."""
+    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
 def warehouse(tmp_path) -> Warehouse:
     return Warehouse(root=str(tmp_path / "warehouse"))
 

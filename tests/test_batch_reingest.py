@@ -3,7 +3,6 @@
 
 import json
 
-import pytest
 from click.testing import CliRunner
 
 from assets.label_sets import clip_set, stale_labels
@@ -12,13 +11,6 @@ from pipelines.cli import main
 from resources.warehouse import Warehouse
 
 LABELS = ("asr_hypotheses", "preference_pairs")
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
-    return tmp_path / "home"
 
 
 def _manifest(folder, name, texts, seed=0):

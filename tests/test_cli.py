@@ -12,13 +12,6 @@ from resources.warehouse import Warehouse
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def manifest(tmp_path):
     media = tmp_path / "media"
     media.mkdir()

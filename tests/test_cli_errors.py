@@ -12,13 +12,6 @@ from pipelines.cli import main
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def batch(home, tmp_path):
     """Batch `b`: two short clips."""
     media = tmp_path / "media"

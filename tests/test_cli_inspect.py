@@ -11,13 +11,6 @@ from labeling.testing import write_manifest, write_tone
 from pipelines.cli import main
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
-    return tmp_path / "home"
-
-
 def cli(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 

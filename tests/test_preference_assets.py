@@ -117,6 +117,6 @@ def test_the_asset_shows_a_sample_of_pairs_with_their_wer(warehouse, batch, regi
     sample = event.event_specific_data.materialization.metadata["sample"].value
     lines = sample.splitlines()
     assert lines[0] == "| clip | chosen (WER) | rejected (WER) | source |"
-    # one pair per clip, the widest margin: the empty transcript, 100% WER
+    # one pair per clip (its median margin): here the empty transcript, 100% WER
     assert lines[2:] == [
         "| a.wav | the cat sat on the mat (0%) | ∅ (100%) | model (best_vs_worst) |"]

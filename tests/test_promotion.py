@@ -53,7 +53,7 @@ def test_comparison_table_has_one_column_per_model_and_the_change(tmp_path):
     overall = next(line for line in table.splitlines() if line.startswith("overall"))
     assert overall.split()[-3:] == ["30.0", "0.0", "-30.0"]
     md = comparison_table(reports, markdown=True)
-    assert "| accent | gb | 1 | 50.0 | 0.0 | -50.0 |" in md
+    assert "|accent|gb|1|50.0|0.0|-50.0|" in md
     png = plot_comparison(reports, tmp_path / "c.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
 

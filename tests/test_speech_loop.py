@@ -120,7 +120,7 @@ def test_loop_trains_sft_then_dpo_evaluates_and_promotes(loop_env, warehouse, re
     # DPO starts from the SFT checkpoint, which is also its frozen reference
     assert dpo["base_model"] == registry.get(sft["model_id"])["checkpoint"]
     evaluation = _meta(result, "asr_eval")
-    assert "| accent | gb |" in evaluation["table"] and "baseline WER" in evaluation["table"]
+    assert "|accent|gb|" in evaluation["table"] and "baseline WER" in evaluation["table"]
     promoted = _meta(result, "promoted_model")
     assert promoted["model_id"] == dpo["model_id"] and promoted["replaces"] == "baseline"
     row = registry.champion("asr")

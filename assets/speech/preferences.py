@@ -111,15 +111,17 @@ SAMPLE_PAIRS = 6
 
 
 def pair_sample(rows: list[dict]) -> MetadataValue:
-    """A few pairs as a person reads them: the clip, chosen and rejected text with their WER
-    (the widest margins first, one per clip), and where each pair came from."""
-    seen, picked = set(), []
-    for r in sorted(rows, key=lambda r: -(r.get("margin") or 0.0)):
-        if r["clip_id"] not in seen:
-            seen.add(r["clip_id"])
-            picked.append(r)
-        if len(picked) == SAMPLE_PAIRS:
-            break
+    """A few pairs as a person reads them: the clip, chosen and rejected text with their WER,
+    and where each pair came from. One pair per clip (its median margin), spread from the
+    widest margin to the narrowest, so the sample shows typical pairs, not only the
+    hallucinations the widest margins are."""
+    by_clip: dict[str, list[dict]] = {}
+    for r in rows:
+        by_clip.setdefault(r["clip_id"], []).append(r)
+    typical = sorted((sorted(pairs, key=lambda r: r.get("margin") or 0.0)[len(pairs) // 2]
+                      for pairs in by_clip.values()), key=lambda r: -(r.get("margin") or 0.0))
+    step = max(1, len(typical) / SAMPLE_PAIRS)
+    picked = [typical[int(i * step)] for i in range(min(SAMPLE_PAIRS, len(typical)))]
     return table_md(["clip", "chosen (WER)", "rejected (WER)", "source"], [
         (Path(r["audio"]).name, f"{_cell(r['chosen'])} ({_pct(r.get('chosen_wer'))})",
          f"{_cell(r['rejected'])} ({_pct(r.get('rejected_wer'))})",

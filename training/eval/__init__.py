@@ -6,4 +6,6 @@
 * :mod:`training.eval.cache`: a checkpoint's greedy transcripts, kept so it is decoded once;
 * :mod:`training.eval.promotion`: is a tuned model better than the one it would replace?
 * :mod:`training.eval.text_table`: the plain-text table formatter.
+* :mod:`training.eval.figures`: plot sizes that the Dagster UI shows whole (at most 880 px
+  wide, panels in rows).
 """

@@ -2,7 +2,7 @@
 
 Builds on :mod:`training.eval.metrics` (normalisation and edit counts): rows are scored one by
 one and their counts pooled, overall and per value of each tag key, into an :class:`EvalReport`.
-matplotlib is imported only by :func:`plot_report`.
+matplotlib is imported only by :func:`report_figure` (and :func:`plot_report`, which saves it).
 
 Example:
     >>> rows = [{"reference": "a b", "hypothesis": "a b", "tags": {"accent": "x"}},
@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ __all__ = [
     "format_table",
     "grouped_scores",
     "plot_report",
+    "report_figure",
     "to_markdown",
 ]
 
@@ -263,38 +263,27 @@ def to_markdown(report: EvalReport) -> str:
 
 _MAX_LABELLED_BARS = 16
 _MAX_PNG_BYTES = 100_000
+_BAR_IN = 0.5  # width per bar; a panel is at most a row wide (figures.MAX_WIDTH_IN)
+_ROW_IN = 2.9  # height per row of panels
 
 
-def plot_report(report: EvalReport, path: str | Path) -> Path:
-    """Write a PNG bar chart of WER (%) per group value, one panel per group key.
+def report_figure(report: EvalReport) -> Any:
+    """The figure :func:`plot_report` saves: one panel of WER (%) bars per group key, panels
+    wrapped into rows at most 880 px wide (:mod:`training.eval.figures`)."""
+    from training.eval import figures
 
-    The overall WER is a dashed red reference line in every panel (its value
-    is in the title); each bar is
-    labelled with its WER and n. With no group keys, a single bar shows the
-    overall WER. Uses matplotlib's Agg canvas directly (no pyplot, no
-    display, no global backend switch). Parent folders are created. Bars
-    are labelled with WER and n while a panel has at most 16 bars; the dpi
-    is lowered (100 -> 50) if needed to keep the file under 100 KB (typically
-    20-60 KB). Returns the path.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     panels: list[tuple[str, list[GroupScore]]] = [
         (key, report.groups.get(key, [])) for key in report.group_by
     ] or [("overall", [report.overall])]
-
-    widths = [max(2.2, 0.55 * len(scores) + 1.2) for _, scores in panels]
-    fig = Figure(figsize=(min(sum(widths), 24), 3.6), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(panels), squeeze=False, width_ratios=widths)[0]
+    widths = [max(2.2, _BAR_IN * len(scores) + 1.2) for _, scores in panels]
+    n_rows = len(figures.pack_rows([min(w, figures.MAX_WIDTH_IN) for w in widths]))
+    fig = figures.new_figure(_ROW_IN * n_rows + 0.4)
+    axes = figures.panel_grid(fig, widths)
     overall = report.overall.wer
     finite = [gs.wer for _, s in panels for gs in s if math.isfinite(gs.wer)]
     if math.isfinite(overall):
         finite.append(overall)
-    top = max([100 * w for w in finite] + [1.0]) * 1.25
+    top = max([100 * w for w in finite] + [1.0]) * 1.3
 
     for ax, (key, scores) in zip(axes, panels, strict=True):
         labels = [gs.value for gs in scores]
@@ -303,41 +292,30 @@ def plot_report(report: EvalReport, path: str | Path) -> Path:
         bars = ax.bar(xs, heights, color="#4C72B0", width=0.7)
         # Value labels only while they fit; a crowded panel keeps bars + axis.
         for bar, gs in zip(bars, scores if len(scores) <= _MAX_LABELLED_BARS else [], strict=False):
-            text = f"{_pct(gs.wer)}\nn={gs.n_utterances}"
-            ax.annotate(
-                text,
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                xytext=(0, 2),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=7,
-            )
+            ax.annotate(f"{_pct(gs.wer)}\nn={gs.n_utterances}",
+                        (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 2),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=7)
         if math.isfinite(overall):
             ax.axhline(100 * overall, color="#C44E52", linestyle="--", linewidth=1.2)
-        ax.set_xticks(list(xs))
-        rotate = len(scores) > 4 or any(len(lbl) > 8 for lbl in labels)
-        ax.set_xticklabels(
-            labels, rotation=35 if rotate else 0, ha="right" if rotate else "center", fontsize=8
-        )
-        ax.set_ylim(0, top)
-        ax.set_title(key, fontsize=10)
-        ax.set_ylabel("WER (%)", fontsize=8)
-        ax.tick_params(axis="y", labelsize=7)
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_axisbelow(True)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
+        figures.bar_panel(ax, key, labels, top)
     fig.suptitle(
         f"WER by group; dashed line = overall {_pct(overall)}%"
         f" (n={report.overall.n_utterances}, {report.overall.counts.ref_words} words)",
         fontsize=10,
     )
-    # Keep the file small (< _MAX_PNG_BYTES) even for very many groups.
-    for dpi in (100, 80, 64, 50):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
-        if buf.tell() < _MAX_PNG_BYTES:
-            break
-    path.write_bytes(buf.getvalue())
-    return path
+    return fig
+
+
+def plot_report(report: EvalReport, path: str | Path) -> Path:
+    """Write a PNG bar chart of WER (%) per group value, one panel per group key.
+
+    The overall WER is a dashed red reference line in every panel (its value is in the
+    title); each bar is labelled with its WER and n while a panel has at most 16 bars.
+    With no group keys, a single bar shows the overall WER. At most 880 px wide (panels
+    wrap into rows), so the Dagster UI shows it whole; the dpi is lowered (100 -> 50) if
+    needed to keep the file under 100 KB (typically 20-60 KB). Parent folders are created.
+    Returns the path.
+    """
+    from training.eval.figures import save_png
+
+    return save_png(report_figure(report), path, max_bytes=_MAX_PNG_BYTES)

@@ -1,11 +1,14 @@
-"""Training curves as one PNG: loss, rewards, per-bucket reward, policy entropy, KL.
+"""Training curves as one PNG: loss, rewards, per-bucket reward, policy entropy, KL, in rows
+of three panels (at most 880 px wide, as the Dagster UI shows it).
 
 Drawn from the run's metrics log (:mod:`training.runtime.metrics_log`).
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
+from typing import Any
 
 from training.runtime.metrics_log import read_metrics
 
@@ -21,27 +24,33 @@ PANELS = (
 )
 BUCKET_PREFIX = "reward/bucket/"
 BUCKET_ORDER = ("easy", "medium", "hard")
+COLUMNS = 3  # panels a row; more wrap onto the next row
 SMOOTH = 5  # per-bucket reward is noisy (a few clips per step): a trailing mean of 5 points
 
 
-def plot_curves(metrics_path: str | Path, png_path: str | Path) -> Path:
-    """Plot whichever of `PANELS` the run logged against its step; returns the PNG path.
+def curve_panels(rows: list[dict]) -> list[tuple[str, str]]:
+    """The (metric key, title) panels a run's metrics rows fill: whichever of `PANELS` it
+    logged (loss at least), with the per-bucket reward third when it has buckets."""
+    panels = [(k, t) for k, t in PANELS if any(k in r for r in rows)] or [("loss", "loss")]
+    if bucket_series(rows):
+        panels.insert(min(len(panels), 2), (BUCKET_PREFIX, f"reward per bucket ({SMOOTH}-pt mean)"))
+    return panels
 
-    Entropy falling fast is the failure mode to watch (collapse), so it has a
-    panel of its own, as does the drift from the reference.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def curves_figure(metrics_path: str | Path) -> Any:
+    """The figure :func:`plot_curves` saves: `curve_panels` in rows of `COLUMNS`, at most
+    880 px wide (:mod:`training.eval.figures`), so the Dagster UI shows every panel."""
+    from training.eval import figures
 
     rows = [r for r in read_metrics(metrics_path) if "step" in r]
-    panels = [(k, t) for k, t in PANELS if any(k in r for r in rows)] or [("loss", "loss")]
+    panels = curve_panels(rows)
+    n_rows = -(-len(panels) // COLUMNS)
+    fig = figures.new_figure(2.1 * n_rows)
+    grid = fig.subplots(n_rows, COLUMNS, squeeze=False).ravel()
+    for ax in grid[len(panels):]:
+        ax.set_axis_off()
     buckets = bucket_series(rows)
-    if buckets:
-        panels.insert(min(len(panels), 2), (BUCKET_PREFIX, f"reward per bucket ({SMOOTH}-pt mean)"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
-    for ax, (key, title) in zip(axes[0], panels, strict=True):
+    for ax, (key, title) in zip(grid, panels, strict=False):
         if key == BUCKET_PREFIX:
             for name, points in buckets.items():
                 steps, values = zip(*points, strict=True)
@@ -51,16 +60,22 @@ def plot_curves(metrics_path: str | Path, png_path: str | Path) -> Path:
             points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
             if points:
                 ax.plot(*zip(*points, strict=True), marker="." if len(points) < 30 else None)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(textwrap.fill(title, 40), fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    png_path = Path(png_path)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png_path, dpi=80)
-    plt.close(fig)
-    return png_path
+    return fig
+
+
+def plot_curves(metrics_path: str | Path, png_path: str | Path) -> Path:
+    """Plot whichever of `PANELS` the run logged against its step; returns the PNG path.
+
+    Entropy falling fast is the failure mode to watch (collapse), so it has a
+    panel of its own, as does the drift from the reference.
+    """
+    from training.eval.figures import save_png
+
+    return save_png(curves_figure(metrics_path), png_path)
 
 
 def bucket_series(rows: list[dict]) -> dict[str, list[tuple[int, float]]]:

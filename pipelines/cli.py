@@ -348,14 +348,18 @@ def quarantine(batch: str | None, reasons: tuple[str, ...], limit: int) -> None:
               help="How to read --manifest (default: detected), as for `rlfoundry ingest`.")
 @click.option("--text-key", help="The key (or column) holding the transcript, as for "
               "`rlfoundry ingest`.")
+@click.option("--allowed-root", "allowed_roots", multiple=True, type=click.Path(path_type=Path),
+              help="Folder that the manifest's audio paths may point into (repeatable; default: "
+              "the manifest's own folder), e.g. / for a NeMo manifest of absolute paths.")
 def evaluate(model: str, manifest: Path, group_by: str, splits: tuple[str, ...],
              json_out: Path | None, batch_size: int, source_format: str | None,
-             text_key: str | None) -> None:
+             text_key: str | None, allowed_roots: tuple[Path, ...]) -> None:
     """WER and CER of MODEL on a manifest, overall and per group."""
     from pipelines.evaluate_cli import run_evaluation
 
     run_evaluation(model, manifest, [g for g in group_by.split(",") if g], list(splits),
-                   json_out, batch_size, source_format=source_format, text_key=text_key)
+                   json_out, batch_size, source_format=source_format, text_key=text_key,
+                   allowed_roots=list(allowed_roots))
 
 
 @main.group()

@@ -21,15 +21,23 @@ from training.eval.report import format_table
 
 
 def manifest_clips(manifest: Path, splits: list[str], source_format: str | None = None,
-                   text_key: str | None = None) -> list[dict]:
+                   text_key: str | None = None, allowed_roots: list[Path] | None = None
+                   ) -> list[dict]:
     """The source's labeled audio entries (optionally some splits), as clip dicts; a segment
-    of a recording is its span (`labeling.ingest.rows.audio_clip`)."""
+    of a recording is its span (`labeling.ingest.rows.audio_clip`). Audio paths must lie
+    under `allowed_roots` (default: the manifest's folder)."""
     try:
-        entries, issues = read_source(manifest, format=source_format, text_key=text_key)
+        entries, issues = read_source(manifest, allowed_roots or None, format=source_format,
+                                      text_key=text_key)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     for issue in issues:
         click.echo(f"skipped: {issue.detail}", err=True)
+    outside = sum(issue.reason == "outside_allowed_roots" for issue in issues)
+    if outside:
+        click.echo(f"{outside} line(s) point outside the allowed folders: pass "
+                   "--allowed-root DIR (e.g. --allowed-root / for absolute paths) to read "
+                   "them.", err=True)
     for note, count in Counter(e.note for e in entries if e.note).items():
         click.echo(f"note: {note} ({count} entries)", err=True)
     return [
@@ -82,8 +90,9 @@ def check_groups(clips: list[dict], group_by: list[str]) -> None:
 
 def run_evaluation(model: str, manifest: Path, group_by: list[str], splits: list[str],
                    json_out: Path | None, batch_size: int, source_format: str | None = None,
-                   text_key: str | None = None) -> None:
-    clips = manifest_clips(manifest, splits, source_format, text_key)
+                   text_key: str | None = None, allowed_roots: list[Path] | None = None
+                   ) -> None:
+    clips = manifest_clips(manifest, splits, source_format, text_key, allowed_roots)
     if not clips:
         raise click.ClickException(f"{manifest} has no labeled audio lines"
                                    f"{' in splits ' + ','.join(splits) if splits else ''}.")

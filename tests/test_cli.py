@@ -65,6 +65,24 @@ def test_evaluate_prints_a_grouped_table_and_writes_json(home, manifest, tiny_wh
     assert {u["reference"] for u in report["utterances"]} == {"clip number 0", "clip number 1"}
 
 
+def test_evaluate_reads_a_nemo_manifest_of_absolute_paths_with_allowed_root(
+        home, tiny_whisper_dir, tmp_path):
+    """NeMo manifests usually name their audio by absolute path, elsewhere on disk."""
+    audio, lists = tmp_path / "corpus" / "wav", tmp_path / "lists"
+    audio.mkdir(parents=True)
+    lists.mkdir()
+    write_tone(audio / "a.wav", seconds=1.0, seed=1)
+    listing = write_manifest(lists / "test.jsonl", [
+        {"audio_filepath": str(audio / "a.wav"), "text": "one clip"}])
+    refused = CliRunner().invoke(main, ["evaluate", "--model", str(tiny_whisper_dir),
+                                        "--manifest", str(listing)])
+    assert refused.exit_code != 0
+    assert "--allowed-root DIR" in refused.output and "Traceback" not in refused.output
+    out = invoke("evaluate", "--model", tiny_whisper_dir, "--manifest", listing,
+                 "--allowed-root", tmp_path / "corpus")
+    assert "overall" in out and "1/1 clips" in out
+
+
 def test_one_clip_longer_than_whisper_takes_is_transcribed_in_pieces(home, tiny_whisper_dir,
                                                                     tmp_path):
     media = tmp_path / "long"

@@ -204,10 +204,10 @@ def test_the_nightly_vlm_round_starts_a_vlm_loop_only_when_it_has_train_and_eval
     warehouse = Warehouse()
     tick = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     with instance_for_test() as instance:  # a schedule's context needs a persistent one
-        def run(schedule):
-            return schedule(build_schedule_context(instance=instance,
-                                                   scheduled_execution_time=tick,
-                                                   resources={"warehouse": warehouse}))
+        def run(schedule):  # `with`: the context's own instance is closed after the tick
+            with build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                        resources={"warehouse": warehouse}) as context:
+                return schedule(context)
 
         quadrant_pointing(warehouse.report_dir("pointing_dataset", "pics"), n=2)
         warehouse.register_batch("pics", tmp_path)

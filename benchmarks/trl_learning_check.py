@@ -25,12 +25,7 @@ images; their reward and distance columns are measured without images too.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,98 +33,30 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from training.runtime.metrics_log import read_metrics  # noqa: E402
-from training.trl_backend.config import TrlConfig  # noqa: E402
-from training.trl_backend.data import read_rows  # noqa: E402
-from training.trl_backend.evaluate import evaluate_with_blind, load_model  # noqa: E402
+from training.trl_backend import learning_check  # noqa: E402
+from training.trl_backend.learning_check import LearningTask, grpo_cell, num, pct  # noqa: E402
 from training.trl_backend.synthetic import build_learning_llava, quadrant_pointing  # noqa: E402
-from training.trl_backend.train import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TASK = {"point_format": "tuple", "point_scale": "percent", "max_completion_length": 10,
-        "log_every": 1000}
-
-
-def stage_config(objective: str, model: str, data: str, out: Path, args, blind: bool
-                 ) -> TrlConfig:
-    """The run's config: SFT at a high rate (a random model), GRPO gentler, KL logged."""
-    common = dict(model=model, data=data, output_dir=str(out), blind=blind, seed=args.seed,
-                  save_every=10_000, **TASK)
-    if objective == "sft":
-        return TrlConfig(objective="sft", max_steps=args.sft_steps, batch_size=8,
-                         learning_rate=args.sft_lr, lr_scheduler="constant", **common)
-    return TrlConfig(objective="grpo", max_steps=args.grpo_steps, batch_size=8,
-                     num_generations=args.generations, learning_rate=args.grpo_lr,
-                     lr_scheduler="constant", beta=0.04, temperature=1.0, loss_type="dapo",
-                     entropy_stop_fraction=0.0, collapse_patience=10_000, **common)
-
-
-def grpo_reward(out: Path, window: int = 5) -> tuple[float | None, float | None]:
-    """GRPO's mean sampled reward over its first and last ``window`` steps."""
-    rewards = [r["reward/mean"] for r in read_metrics(out / "metrics.jsonl")
-               if r.get("reward/mean") is not None]
-    if not rewards:
-        return None, None
-    return (sum(rewards[:window]) / len(rewards[:window]),
-            sum(rewards[-window:]) / len(rewards[-window:]))
-
-
-def evaluate_stage(model: str, rows, config: TrlConfig) -> dict:
-    result = evaluate_with_blind(model, rows, config, model_and_processor=load_model(model, "cpu"),
-                                 batch_size=32)
-    return {name: {k: v for k, v in r.items() if k != "answers"} | {"sample": r["answers"][:4]}
-            for name, r in result.items()}
+TASK = LearningTask(write_rows=quadrant_pointing, build_model=build_learning_llava,
+                    config={"point_format": "tuple", "point_scale": "percent",
+                            "max_completion_length": 10, "log_every": 1000})
 
 
 def run(args) -> dict:
-    root = Path(args.out or tempfile.mkdtemp(prefix="trl-learning-"))
-    train_data = str(quadrant_pointing(root / "train", n=args.train, seed=args.seed))
-    heldout = read_rows(str(quadrant_pointing(root / "heldout", n=args.heldout,
-                                              seed=args.seed + 1000)))
-    start = str(build_learning_llava(root / "start", seed=args.seed))
-    stages, timings = {}, {}
-    probe = stage_config("grpo", start, train_data, root, args, blind=False)
-    stages["start"] = {"eval": evaluate_stage(start, heldout, probe)}
-    for blind in (False, True):
-        tag = "blind " if blind else ""
-        model = start
-        for objective in ("sft", "grpo"):
-            out = root / f"{tag.strip() or 'media'}-{objective}"
-            config = stage_config(objective, model, train_data, out, args, blind)
-            began = time.perf_counter()
-            result = train(config)
-            timings[f"{tag}{objective}"] = round(time.perf_counter() - began, 1)
-            model = str(result.checkpoint)
-            first, last = grpo_reward(out) if objective == "grpo" else (None, None)
-            stages[f"{tag}after {objective}"] = {
-                "train_reward_first": first, "train_reward_last": last,
-                "kl_last": result.metrics.get("kl"),
-                "entropy_last": result.metrics.get("entropy"),
-                "loss_last": result.metrics.get("loss"),
-                "eval": evaluate_stage(model, heldout, config),
-                "curves": str(out / "curves.png")}
-    return {"stages": stages, "seconds": timings, "settings": vars(args), "dir": str(root)}
+    return learning_check.run(TASK, args)
 
 
 def table(report: dict) -> str:
-    def pct(v):
-        return "   -  " if v is None else f"{100 * v:5.1f}%"
-
-    def num(v):
-        return "  -  " if v is None else f"{v:5.2f}"
-
     lines = ["stage              | GRPO reward first->last | held-out reward | hit (image) | "
              "hit (no image) | distance px",
              "-------------------|-------------------------|-----------------|-------------|"
              "----------------|------------"]
     for name, s in report["stages"].items():
         media, blind = s["eval"]["media"], s["eval"]["blind"]
-        trained_blind = name.startswith("blind")
-        shown = blind if trained_blind else media
-        grpo = (f"{num(s.get('train_reward_first'))} -> {num(s.get('train_reward_last'))}"
-                if s.get("train_reward_first") is not None else "")
+        shown = blind if name.startswith("blind") else media
         lines.append(
-            f"{name:<19}| {grpo:<24}| {num(shown['reward']):>15} | "
+            f"{name:<19}| {grpo_cell(s):<24}| {num(shown['reward']):>15} | "
             f"{pct(media['pointing']['hit_rate']):>11} | "
             f"{pct(blind['pointing']['hit_rate']):>14} | "
             f"{num(shown['pointing']['mean_distance_px']):>10}")
@@ -137,27 +64,11 @@ def table(report: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sft-steps", type=int, default=60)
-    parser.add_argument("--grpo-steps", type=int, default=200)
-    parser.add_argument("--sft-lr", type=float, default=3e-3)
-    parser.add_argument("--grpo-lr", type=float, default=1e-3)
-    parser.add_argument("--generations", type=int, default=4)
-    parser.add_argument("--train", type=int, default=64)
-    parser.add_argument("--heldout", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
+    args = learning_check.parser(__doc__.split("\n")[0], grpo_steps=200).parse_args()
     torch.set_num_threads(args.threads)
     report = run(args)
-    print(table(report))
-    print(f"seconds: {report['seconds']}  (runs under {report['dir']})")
-    results = ROOT / "benchmarks" / "results"
-    path = results / "trl_learning_check.json"
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    shutil.copyfile(report["stages"]["after grpo"]["curves"], results / "trl_learning_check.png")
-    print(f"wrote {path} and the GRPO run's curves, {results / 'trl_learning_check.png'}")
+    learning_check.report_and_save(report, table(report), ROOT / "benchmarks" / "results",
+                                   "trl_learning_check")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ from training.trl_backend.data import (
     _where,
     answer_style_of,
     choice_answer,
+    conversational_prompt,
     task_of,
 )
 
@@ -93,11 +94,7 @@ def audio_trl_row(row: Mapping[str, Any], *, blind: bool = False,
     if task_of(row) != "audio_qa":
         raise DataError(f"{_where(row)}: not an audio question (no `audio` and `answer`); the "
                         "'alm' family trains on the audio chain's audio_qa.jsonl")
-    prompt = row.get("prompt")
-    if not (isinstance(prompt, list) and prompt and isinstance(prompt[-1], Mapping)
-            and prompt[-1].get("role") == "user"):
-        raise DataError(f"{_where(row)}: `prompt` must be conversational (a list of messages "
-                        f"ending with the user's), got {prompt!r:.80}")
+    prompt = conversational_prompt(row)
     answer_type = row.get("answer_type") or "choice"
     if answer_type not in ANSWER_TYPES:
         raise DataError(f"{_where(row)}: answer_type {answer_type!r}; expected one of "
@@ -108,7 +105,7 @@ def audio_trl_row(row: Mapping[str, Any], *, blind: bool = False,
     tolerance = row.get("tolerance")
     out: Row = {
         "example_id": str(row.get("example_id") or ""), "task": "audio_qa",
-        "prompt": [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt],
+        "prompt": prompt,
         "completion": [{"role": "assistant", "content": audio_answer(row, answer_style)}],
         "answer": str(row["answer"]), "options": [str(o) for o in row.get("options") or []],
         "answer_type": answer_type,

@@ -223,6 +223,17 @@ def evenly(items: Sequence[Any], k: int) -> list[Any]:
     return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
 
 
+def conversational_prompt(row: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The row's ``prompt`` as plain messages, or a DataError naming the row when it is not a
+    conversation ending with the user's turn."""
+    prompt = row.get("prompt")
+    if not (isinstance(prompt, list) and prompt and isinstance(prompt[-1], Mapping)
+            and prompt[-1].get("role") == "user"):
+        raise DataError(f"{_where(row)}: `prompt` must be conversational (a list of messages "
+                        f"ending with the user's), got {prompt!r:.80}")
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
+
+
 def trl_row(row: Mapping[str, Any], *, blind: bool = False, max_frames: int = 8,
             point_format: str = "json", point_scale: str = "norm1000",
             answer_style: str = "auto") -> Row:
@@ -231,18 +242,14 @@ def trl_row(row: Mapping[str, Any], *, blind: bool = False, max_frames: int = 8,
     if task == "audio_qa":
         raise DataError(f"{_where(row)}: an audio question; audio rows train the 'alm' family "
                         "(set family: alm)")
-    prompt = row.get("prompt")
-    if not (isinstance(prompt, list) and prompt and isinstance(prompt[-1], Mapping)
-            and prompt[-1].get("role") == "user"):
-        raise DataError(f"{_where(row)}: `prompt` must be conversational (a list of messages "
-                        f"ending with the user's), got {prompt!r:.80}")
+    prompt = conversational_prompt(row)
     images = list(row.get("images") or [])
     if not images and not blind:
         raise DataError(f"{_where(row)}: no `images`; the row cannot be shown to a VLM "
                         "(train with blind=true for a text-only control)")
     out: Row = {
         "example_id": str(row.get("example_id") or ""), "task": task,
-        "prompt": [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt],
+        "prompt": prompt,
         "completion": [{"role": "assistant", "content": gold_answer(
             row, point_format=point_format, point_scale=point_scale,
             answer_style=answer_style)}],

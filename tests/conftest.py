@@ -9,6 +9,20 @@ import pytest  # noqa: E402
 from resources.warehouse import Warehouse  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on one thread, for a module that asks for it (`pytestmark =
+    pytest.mark.usefixtures("one_torch_thread")`): beside other torch processes on a 2-core
+    machine two OpenMP threads spin (an SFT step of the tiny LLaVA took 1.5 s on two threads,
+    0.08 s on one; the video QC module 90 s at load 3.5, 8 s on one)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A fresh $RLFOUNDRY_HOME (and $DAGSTER_HOME in it) for a CLI run."""

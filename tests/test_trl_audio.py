@@ -23,21 +23,11 @@ from training.trl_backend.data import DataError, read_rows, to_dataset, trl_row
 from training.trl_backend.synthetic_audio import chain_audio_questions
 
 pytest.importorskip("trl")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 BASE = {"family": "alm", "objective": "grpo", "model": "m", "data": "d.jsonl",
         "output_dir": "o"}
 COMPONENTS = ("choice_correct", "numeric_correct", "text_correct", "answer_format")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models on one thread: two OpenMP threads beside other jobs on 2 cores spin."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -30,20 +30,9 @@ from training.trl_backend.data import (
 from training.trl_backend.synthetic import quadrant_pointing, video_choice_rows
 
 pytest.importorskip("trl")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 BASE = {"objective": "grpo", "model": "m", "data": "d.jsonl", "output_dir": "o"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models on one thread: two OpenMP threads beside other jobs on 2 cores spin
-    (an SFT step took 1.5 s on two threads, 0.08 s on one)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -24,16 +24,7 @@ MANIFEST = SAMPLE / "video_qa.jsonl"
 LINES = [json.loads(line) for line in MANIFEST.open()]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The tiny models run on one thread: beside other torch processes on a 2-core machine,
-    two OpenMP threads spin against them (this module took 90 s at load 3.5, 8 s on one)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -36,15 +36,7 @@ from resources.warehouse import Warehouse
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "videos"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The tiny models on one thread (two spin against other torch processes on 2 cores)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -48,14 +48,16 @@ for _family, _datasets in (("vlm", {"pointing_dataset", "video_qa_dataset"}),
     EXPECTED_ASSETS.update({
         f"{_family}_training_set": _datasets,
         f"{_family}_sft_model": {f"{_family}_training_set"},
+        f"{_family}_preference_model": {f"{_family}_training_set", f"{_family}_sft_model"},
         f"{_family}_grpo_model": {f"{_family}_training_set", f"{_family}_sft_model"},
         f"{_family}_eval": {f"{_family}_training_set", f"{_family}_sft_model",
-                            f"{_family}_grpo_model"},
+                            f"{_family}_preference_model", f"{_family}_grpo_model"},
         f"{_family}_promoted_model": {f"{_family}_eval"}})
 LOOP_ASSETS = {"speech_training_set", "whisper_sft_model", "whisper_preference_model",
                "whisper_rl_model", "asr_eval", "promoted_model",
                *(f"{f}_{a}" for f in ("vlm", "alm") for a in (
-                   "training_set", "sft_model", "grpo_model", "eval", "promoted_model"))}
+                   "training_set", "sft_model", "preference_model", "grpo_model", "eval",
+                   "promoted_model"))}
 EXPECTED_CHECKS = {("audio_clips", "audio_clips_well_formed"),
                    ("audio_clips", "audio_clips_quarantine_share"),
                    ("asr_eval", "asr_eval_candidate_not_worse"),
@@ -118,7 +120,8 @@ GPU_ASSETS = {"asr_hypotheses", "asr_baseline_eval", "whisper_sft_model",
               "whisper_preference_model", "whisper_rl_model", "asr_eval",
               "image_captions", "image_detections", "image_masks", "video_descriptions",
               "video_questions",
-              *(f"{f}_{a}" for f in ("vlm", "alm") for a in ("sft_model", "grpo_model", "eval"))}
+              *(f"{f}_{a}" for f in ("vlm", "alm")
+                for a in ("sft_model", "preference_model", "grpo_model", "eval"))}
 
 
 def test_model_steps_share_the_gpu_pool():

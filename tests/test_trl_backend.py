@@ -61,7 +61,7 @@ def _config(tmp_path, chain_data, model, **overrides) -> TrlConfig:
 
 
 @pytest.mark.parametrize(("bad", "field"), [
-    ({"objective": "dpo"}, "objective"),
+    ({"objective": "ppo"}, "objective"),
     ({"loss_type": "ppo"}, "loss_type"),
     ({"num_generations": 1}, "num_generations"),
     ({"beta": -0.1}, "beta"),
@@ -319,7 +319,7 @@ def test_scores_per_task_hit_rate_distance_and_accuracy_by_kind():
     assert got["reward"] == pytest.approx((1.1 + 0.1 + 0 + 1.1 + 0.1 + 1.1) / 6)
 
 
-@pytest.mark.parametrize("name", ["config", "data", "rewards", "callback", "synthetic"])
+@pytest.mark.parametrize("name", ["config", "data", "rewards", "callback", "synthetic", "pairs"])
 def test_docstring_examples_run(name):
     import doctest
     import importlib

@@ -1,6 +1,7 @@
-"""The vlm and alm loops end to end through their assets: training set, SFT, GRPO (out of
-process, torchrun + Pipes, the TRL backend), evaluation with and without the media, the
-blocking gate and promotion in the family's registry.
+"""The vlm and alm loops end to end through their assets: training set, SFT, DPO/MPO on the
+pairs people's verdicts give, GRPO (out of process, torchrun + Pipes, the TRL backend),
+evaluation with and without the media, the blocking gate and promotion in the family's
+registry.
 
 The datasets are the chains' own exports (`pointing.jsonl`, `video_qa.jsonl`,
 `audio_qa.jsonl`, written by the chains' export functions into the dataset assets' report
@@ -12,6 +13,7 @@ demanded that no model can show — blocks).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from dagster import DagsterInstance, materialize
@@ -59,10 +61,25 @@ def _meta(result, asset):
     return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
 
 
-def _config(family: str, tolerance: float) -> dict:
+def _config(family: str, tolerance: float, **preference) -> dict:
     return {"ops": {f"{family}_sft_model": {"config": TINY_RUN},
+                    f"{family}_preference_model": {"config": {**TINY_RUN, **preference}},
                     f"{family}_grpo_model": {"config": TINY_GRPO},
                     f"{family}_eval": {"config": {"tolerance": tolerance, "batch_size": 4}}}}
+
+
+def _said_no(warehouse, batch: str, rows_file) -> dict:
+    """A person's "no" on a point of the first pointing row of `rows_file` (a point in the
+    opposite corner of its image), as image_qc_verdicts stores it."""
+    row = json.loads(open(rows_file).readline())
+    width, height = row["image_size"]
+    (x, y), = [instance[0] for instance in row["points"]]
+    wrong = {"point_id": "p-no", "image_id": row["image_id"], "phrase": row["phrase"],
+             "x": width - x, "y": height - y, "verdict": "no", "n_annotators": 1, "n_yes": 0,
+             "n_agree": 1, "agreement": 1.0, "annotators": ["1"], "answers": ["no"],
+             "second_review": False, "pulled_at": datetime.now(UTC)}
+    warehouse.write_partition("point_verdicts", batch, [wrong])
+    return wrong
 
 
 @pytest.fixture
@@ -70,7 +87,10 @@ def vlm_env(warehouse, registry, tmp_path):
     from models.tiny import build_tiny_llava
 
     for batch, role, seed in (("img-train", "train", 0), ("img-eval", "eval", 1)):
-        quadrant_pointing(warehouse.report_dir("pointing_dataset", batch), n=4, seed=seed)
+        pointing = quadrant_pointing(warehouse.report_dir("pointing_dataset", batch), n=4,
+                                     seed=seed)
+        if role == "train":
+            _said_no(warehouse, batch, pointing)
         video_choice_rows(warehouse.report_dir("video_qa_dataset", batch), n=4, frames=2,
                           seed=seed)
         warehouse.register_batch(batch, tmp_path, role=role)
@@ -92,6 +112,14 @@ def test_vlm_loop_trains_sft_then_grpo_evaluates_blind_too_and_promotes(
     assert (snap["train_rows"], snap["eval_rows"]) == (8, 8)
     assert snap["rows_per_task"] == {"train": {"pointing": 4, "video_qa": 4},
                                      "eval": {"pointing": 4, "video_qa": 4}}
+    # the one point a person said no to is the one preference pair (questions nobody
+    # reviewed give none): MPO from the SFT model trains on it
+    preference = _meta(result, "vlm_preference_model")
+    assert preference["pairs"] == 1 and preference["pair_sources"] == {
+        "human_rejected_point": 1}
+    assert preference["rows_without_pair"] == {"no_human_verdict": 5, "not_multiple_choice": 2}
+    assert preference["base_model"] == warehouse.read_output("vlm_sft_model",
+                                                             "vlm-l1")["checkpoint"]
     sft, grpo = _meta(result, "vlm_sft_model"), _meta(result, "vlm_grpo_model")
     assert "data:image/png;base64," in sft["curves"]
     # GRPO starts from this loop's SFT checkpoint, which is also its KL reference
@@ -99,7 +127,7 @@ def test_vlm_loop_trains_sft_then_grpo_evaluates_blind_too_and_promotes(
     evaluation = _meta(result, "vlm_eval")
     for column in ("score", "blind", "media gain", "pointing", "video_qa blind"):
         assert column in evaluation["table"]
-    for label in ("incumbent", "sft", "grpo"):
+    for label in ("incumbent", "sft", "mpo", "grpo"):
         assert f"| {label} |" in evaluation["table"]
     assert "data:image/png;base64," in evaluation["by_task"]
     report = json.loads(open(evaluation["report"]).read())
@@ -108,10 +136,11 @@ def test_vlm_loop_trains_sft_then_grpo_evaluates_blind_too_and_promotes(
     # promoted in the vlm family's registry; the asr family is untouched
     promoted = _meta(result, "vlm_promoted_model")
     assert registry.champion("vlm")["model_id"] == promoted["model_id"]
-    assert promoted["model_id"] in ("sft-vlm-l1", "grpo-vlm-l1")
+    assert promoted["model_id"] in ("sft-vlm-l1", "mpo-vlm-l1", "grpo-vlm-l1")
     assert registry.champion("asr") is None
     runs = {m["model_id"]: m for m in registry.all_models("vlm")}
-    assert set(runs) == {"sft-vlm-l1", "grpo-vlm-l1"} and all(r["run_id"] for r in runs.values())
+    assert set(runs) == {"sft-vlm-l1", "mpo-vlm-l1", "grpo-vlm-l1"}
+    assert all(r["run_id"] for r in runs.values())
 
     # judged again against itself with a gain demanded: the blocking check stops promotion
     evals = [a for a in assets if a.key.path[-1] in ("vlm_eval", "vlm_promoted_model")]
@@ -148,10 +177,16 @@ def test_alm_loop_trains_and_promotes_in_its_own_family(warehouse, registry, tmp
                                ["alm-l1"])
     assets, checks = _assets(AUDIO_QA)
     result = materialize([*assets, *checks], instance=instance, resources=resources,
-                         partition_key="alm-l1", run_config=_config("alm", tolerance=100.0))
+                         partition_key="alm-l1", run_config=_config(
+                             "alm", tolerance=100.0, objective="dpo", pairs_from="verified"))
     instance.dispose()
     assert result.success
+    # no person reviews audio questions: pairs only when the chain's verification is asked for
+    preference = _meta(result, "alm_preference_model")
+    assert preference["pairs"] > 0
+    assert set(preference["pair_sources"]) == {"verified_distractor"}
     evaluation = _meta(result, "alm_eval")
+    assert "| dpo |" in evaluation["table"]
     assert "audio_qa" in evaluation["table"] and "audio_qa/" in evaluation["by_bucket"]
     assert registry.champion("alm")["model_id"] == _meta(result, "alm_promoted_model")["model_id"]
     assert registry.champion("vlm") is None

@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Literal
+
 from dagster import Config
 from pydantic import Field
 
@@ -24,8 +26,9 @@ SHARED = ("max_steps", "batch_size", "grad_accum_steps", "learning_rate", "lr_sc
           "max_frames", "max_length", "point_format", "point_scale", "answer_style")
 GRPO_ONLY = ("num_generations", "loss_type", "beta", "epsilon", "epsilon_high",
              "scale_rewards", "reward_weights", "point_sigma", "max_completion_length",
-             "temperature", "entropy_stop_fraction")
+             "temperature", "entropy_stop_fraction", "temporal_bonus", "temporal_ratio")
 GRPO_FIELDS = SHARED + GRPO_ONLY
+PREFERENCE_FIELDS = SHARED + ("dpo_beta", "mpo_loss_types", "mpo_loss_weights")
 
 
 def _defaults(names, **own) -> dict:
@@ -44,6 +47,26 @@ GrpoStageConfig = stage_config(
     base_model=(str, Field("sft", description="Model to start from (also the KL reference): "
                            "'sft' = this loop's SFT model; 'promoted'; '' = the hub's default; "
                            "or a path/id.")))
+
+
+PreferenceStageConfig = stage_config(
+    "PreferenceStageConfig", "DPO or MPO on preference pairs of the training rows (TRL's "
+    "DPOTrainer); nothing is trained when no row gives a pair.", TrlConfig,
+    _defaults(PREFERENCE_FIELDS, learning_rate=1e-6),
+    plain={"mpo_loss_types": list[str]},  # TrlConfig checks each name before a launch
+    objective=(Literal["dpo", "mpo"], Field("mpo", description="'mpo' (MPO's preference + "
+                                            "quality + generation terms, mpo_loss_types) or "
+                                            "'dpo' (the sigmoid loss alone).")),
+    pairs_from=(Literal["human", "verified"], Field(
+        "human", description="Where pairs come from: 'human' = only people's verdicts (a "
+        "point they said no to; a question they accepted, against its distractors); "
+        "'verified' = also every multiple-choice question against a distractor and every "
+        "pointing row against its mirrored point (training/trl_backend/pairs.py).")),
+    max_pairs_per_row=(int, Field(1, ge=1, description="Pairs drawn from one row at most "
+                                  "(distractors or rejected points, seeded).")),
+    base_model=(str, Field("sft", description="Model to start from (also the frozen "
+                           "reference): 'sft' = this loop's SFT model; 'promoted'; '' = the "
+                           "hub's default; or a path/id.")))
 
 
 class TrainingSetConfig(Config):

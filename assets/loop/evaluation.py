@@ -43,7 +43,6 @@ from training.trl_backend import loop_eval
 from training.trl_backend.config import TrlConfig
 
 THIS = sys.modules[__name__]
-LABELS = {"rl": "grpo"}  # a trained stage's label in the comparison: its objective
 EVAL_FIELDS = ("family", "max_frames", "point_format", "point_scale", "answer_style",
                "max_completion_length", "reward_weights")
 
@@ -147,7 +146,9 @@ def _contenders(spec: TaskSpec, loop: str, warehouse: Warehouse, registry: Model
             output = warehouse.read_output(asset_name, loop)
         except FileNotFoundError:
             continue
-        label = LABELS.get(stage, stage)
+        if "checkpoint" not in output:  # a stage that trained nothing (no pairs)
+            continue
+        label = (output.get("config") or {}).get("objective") or stage
         models[label] = {"model_id": output["model_id"], "checkpoint": output["checkpoint"]}
         trained.append(label)
     if not trained:

@@ -1,6 +1,7 @@
-"""A TRL loop's trained models: cold-start SFT, then GRPO from it, each out of process.
+"""A TRL loop's trained models: cold-start SFT, then GRPO from it, each out of process (the
+preference stage, DPO/MPO, is `assets.loop.preference`).
 
-Both launch `torchrun -m training.run CONFIG` through the training launcher (the config's
+Each launches `torchrun -m training.run CONFIG` through the training launcher (the config's
 `backend: trl` hands it to `training.trl_backend.run`), train into the asset's report folder
 for the loop (a re-run resumes from its last checkpoint), log the run to MLflow and register
 the checkpoint in the family's registered model (`train_and_record`).
@@ -40,8 +41,8 @@ def build_models(spec: TaskSpec) -> list[AssetsDefinition]:
              model_hub: ModelHub, training_launcher: TrainingLauncher,
              model_registry: ModelRegistry) -> MaterializeResult:
         """Cold-start SFT: the gold answer of each training row (completion-only loss)."""
-        return _run(context, spec, "sft", config, warehouse, model_hub, training_launcher,
-                    model_registry)
+        return run_stage(context, spec, "sft", config, warehouse, model_hub,
+                         training_launcher, model_registry)
 
     @asset(name=spec.models["rl"], group_name=group, partitions_def=loops,
            deps=[spec.training_set, sft_name], pool="gpu", code_version=TRAINER_VERSION)
@@ -50,20 +51,21 @@ def build_models(spec: TaskSpec) -> list[AssetsDefinition]:
               model_registry: ModelRegistry) -> MaterializeResult:
         """GRPO from the SFT model: sampled groups scored by the chains' verifiable rewards
         (every component logged), with the KL to the start and the entropy watch."""
-        return _run(context, spec, "grpo", config, warehouse, model_hub, training_launcher,
-                    model_registry)
+        return run_stage(context, spec, "grpo", config, warehouse, model_hub,
+                         training_launcher, model_registry)
 
     return [_sft, _grpo]
 
 
-def _run(context: AssetExecutionContext, spec: TaskSpec, objective: str, config: Config,
-         warehouse: Warehouse, model_hub: ModelHub, launcher: TrainingLauncher,
-         registry: ModelRegistry) -> MaterializeResult:
+def run_stage(context: AssetExecutionContext, spec: TaskSpec, objective: str, config: Config,
+              warehouse: Warehouse, model_hub: ModelHub, launcher: TrainingLauncher,
+              registry: ModelRegistry, data: str | None = None) -> MaterializeResult:
+    """Train one stage of the loop (on `data`, default the training set's train rows)."""
     loop = context.partition_key
     snap = warehouse.read_output(spec.training_set, loop)
     base = base_model(config.base_model, spec, loop, warehouse, registry, model_hub)
     train_config = {**settings_of(config, TrlConfig), "backend": "trl", "family": spec.family,
-                    "objective": objective, "model": base, "data": snap["train_data"]}
+                    "objective": objective, "model": base, "data": data or snap["train_data"]}
     return train_and_record(context, warehouse, registry, launcher, stage=objective, base=base,
                             snap=snap, train_config=train_config,
                             validate=TrlConfig.from_dict)

@@ -15,14 +15,16 @@ from training.trl_backend.config import FAMILY_REWARD_WEIGHTS
 VISION = TaskSpec(
     name="vision", family="vlm", media_table="images", label_job="image_labeling",
     loop_jobs={"grpo": "vlm_loop"}, training_set="vlm_training_set",
-    models={"sft": "vlm_sft_model", "rl": "vlm_grpo_model"}, evaluation="vlm_eval",
+    models={"sft": "vlm_sft_model", "preference": "vlm_preference_model",
+            "rl": "vlm_grpo_model"}, evaluation="vlm_eval",
     metric="score", higher_is_better=True, rewards=tuple(FAMILY_REWARD_WEIGHTS["vlm"]),
     datasets={"pointing": ("pointing_dataset", "pointing.jsonl"),
               "video_qa": ("video_qa_dataset", "video_qa.jsonl")})
 AUDIO_QA = TaskSpec(
     name="audio_qa", family="alm", media_table="audio_clips", label_job="audio_qa_labeling",
     loop_jobs={"grpo": "alm_loop"}, training_set="alm_training_set",
-    models={"sft": "alm_sft_model", "rl": "alm_grpo_model"}, evaluation="alm_eval",
+    models={"sft": "alm_sft_model", "preference": "alm_preference_model",
+            "rl": "alm_grpo_model"}, evaluation="alm_eval",
     metric="score", higher_is_better=True, rewards=tuple(FAMILY_REWARD_WEIGHTS["alm"]),
     datasets={"audio_qa": ("audio_qa_dataset", "audio_qa.jsonl")})
 SPECS = (VISION, AUDIO_QA)

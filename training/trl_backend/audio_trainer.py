@@ -144,8 +144,9 @@ class AudioSFTCollator:
                                       [e.get("audio") for e in examples])
         rows: list[tuple[list[int], list[int]]] = []
         for example, prompt_ids in zip(examples, encoded.ids, strict=True):
-            completion = tokenizer(self._completion_text(example),
-                                   add_special_tokens=False)["input_ids"]
+            text = completion_text(self.prompts.processor, example["prompt"],
+                                   example["completion"], audio=example.get("audio") is not None)
+            completion = tokenizer(text, add_special_tokens=False)["input_ids"]
             ids, labels = prompt_ids + completion, [-100] * len(prompt_ids) + completion
             if self.max_length is not None and len(ids) > self.max_length:
                 if len(prompt_ids) >= self.max_length:
@@ -164,16 +165,17 @@ class AudioSFTCollator:
         }
         return {**batch, **encoded.fields()}
 
-    def _completion_text(self, example: Mapping[str, Any]) -> str:
-        """The completion as the chat template writes it after the prompt (the answer, the
-        end-of-turn token and what follows it), as TRL's SFT renders prompt-completion rows."""
-        from trl.data_utils import apply_chat_template
 
-        audio = example.get("audio") is not None
-        rendered = apply_chat_template(
-            {"prompt": audio_messages(example["prompt"], audio=audio),
-             "completion": [dict(m) for m in example["completion"]]}, self.prompts.processor)
-        return rendered["completion"]
+def completion_text(processor, prompt: Sequence[Mapping[str, Any]],
+                    completion: Sequence[Mapping[str, Any]], *, audio: bool) -> str:
+    """A completion as the chat template writes it after the prompt (the answer, the
+    end-of-turn token and what follows it), as TRL renders prompt-completion rows."""
+    from trl.data_utils import apply_chat_template
+
+    rendered = apply_chat_template(
+        {"prompt": audio_messages(prompt, audio=audio),
+         "completion": [dict(m) for m in completion]}, processor)
+    return rendered["completion"]
 
 
 def build_audio_trainer(config: TrlConfig, processor):

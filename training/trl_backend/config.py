@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from training.config import ConfigError, JsonConfig
 
 Family = Literal["vlm", "alm"]
-Objective = Literal["sft", "grpo"]
+Objective = Literal["sft", "grpo", "dpo", "mpo"]
+PreferenceLoss = Literal["sigmoid", "bco_pair", "sft", "ipo", "hinge"]
 LossType = Literal["grpo", "dapo", "dr_grpo"]
 ScaleRewards = Literal["group", "batch", "none"]
 PointFormat = Literal["json", "molmo", "tuple"]
@@ -78,8 +79,10 @@ class TrlConfig(JsonConfig, BaseModel):
                         "(audio questions; Qwen2-Audio-class models: the clip reaches the model "
                         "as input_features and feature_attention_mask).")
     objective: Objective = _f(description="'sft' (cold start: the gold answer of each row, "
-                              "completion-only loss) or 'grpo' (sampled groups scored by the "
-                              "chains' verifiable rewards).")
+                              "completion-only loss), 'grpo' (sampled groups scored by the "
+                              "chains' verifiable rewards), or 'dpo' / 'mpo' (TRL's "
+                              "DPOTrainer on preference pairs: rows with a `rejected` answer, "
+                              "training/trl_backend/pairs.py).")
     model: str = _f(description="Starting model: a local transformers folder (a hub id on a "
                     "machine with the hub). GRPO's frozen KL reference is reloaded from it.",
                     min_length=1)
@@ -118,6 +121,15 @@ class TrlConfig(JsonConfig, BaseModel):
                                 "(training/trl_backend/curriculum.py).")
     max_frames: int = _f(8, "Video rows: at most this many context frames, evenly spaced.",
                          ge=1)
+    temporal_bonus: float = _f(0.0, "GRPO, vlm: Video-R1's temporal contrast bonus alpha "
+                               "(T-GRPO; Video-R1 uses 0.3; 0 = off). Each video question is "
+                               "also sampled (num_generations // 2 completions, not trained on) "
+                               "on its frames shuffled; when the ordered group's accuracy is >= "
+                               "temporal_ratio x the shuffled one's, its right completions get "
+                               "+alpha (reward component temporal_bonus). One more generation "
+                               "pass per step (training/trl_backend/temporal.py).", ge=0.0)
+    temporal_ratio: float = _f(0.8, "GRPO, vlm: mu of the temporal bonus: paid when ordered "
+                               "accuracy >= mu x shuffled accuracy (Video-R1: 0.8).", ge=0.0)
     max_length: int | None = _f(None, "SFT: truncate prompt + completion to this many tokens "
                                 "(None: no truncation; image tokens must not be cut).", ge=8)
     point_format: PointFormat = _f("json", "How pointing answers are written (SFT targets; "
@@ -133,6 +145,15 @@ class TrlConfig(JsonConfig, BaseModel):
                                    "alone: 'tagged'; else 'plain'), 'plain' (the letter, "
                                    "number or name), 'tagged' (<answer>B</answer>) or 'think' "
                                    "(<think>the option's text</think><answer>B</answer>).")
+
+    # --- DPO / MPO
+    dpo_beta: float = _f(0.1, "DPO/MPO temperature β: larger keeps the policy closer to the "
+                         "starting model (the frozen reference).", gt=0.0)
+    mpo_loss_types: list[PreferenceLoss] = _f(["sigmoid", "bco_pair", "sft"], "MPO: TRL's "
+                                              "loss terms (MPO: preference, quality, "
+                                              "generation); 'dpo' is ['sigmoid'] alone.")
+    mpo_loss_weights: list[float] = _f([0.8, 0.2, 1.0], "MPO: weight of each term of "
+                                       "mpo_loss_types, same length.")
 
     # --- GRPO
     num_generations: int = _f(4, "GRPO: completions sampled per prompt (the group whose "
@@ -178,9 +199,36 @@ class TrlConfig(JsonConfig, BaseModel):
         if unknown:
             raise ValueError(f"reward_weights: unknown components {unknown} for family "
                              f"'{self.family}'; known: {list(known)}")
+        if len(self.mpo_loss_weights) != len(self.mpo_loss_types):
+            raise ValueError(f"mpo_loss_weights: {len(self.mpo_loss_weights)} weights for "
+                             f"{len(self.mpo_loss_types)} mpo_loss_types")
+        if self.temporal_bonus > 0 and (problem := self._temporal_problem()):
+            raise ValueError(f"temporal_bonus: {problem}")
         if self.objective == "grpo" and not any(self.weights().values()):
             raise ValueError("reward_weights: every weight is 0: GRPO would have no reward")
         return self
+
+    def preference_losses(self) -> tuple[list[str], list[float]]:
+        """TRL's ``loss_type`` and ``loss_weights`` of a DPO (``sigmoid``) or MPO run.
+
+        >>> TrlConfig(objective="mpo", model="m", data="d", output_dir="o").preference_losses()
+        (['sigmoid', 'bco_pair', 'sft'], [0.8, 0.2, 1.0])
+        """
+        if self.objective == "mpo":
+            return list(self.mpo_loss_types), list(self.mpo_loss_weights)
+        return ["sigmoid"], [1.0]
+
+    def _temporal_problem(self) -> str | None:
+        """Why this run cannot take the temporal bonus (it needs GRPO on video frames)."""
+        if self.objective != "grpo":
+            return f"only GRPO samples groups to compare; objective is '{self.objective}'"
+        if self.family != "vlm":
+            return f"it is for the vlm family's video questions; family is '{self.family}'"
+        if self.blind:
+            return "a blind run shows no frames to shuffle"
+        if self.max_frames < 2:
+            return f"needs max_frames >= 2 (frames to shuffle), got {self.max_frames}"
+        return None
 
     def weights(self) -> dict[str, float]:
         """Every reward component's weight: the family's defaults overridden by

@@ -1,10 +1,11 @@
-"""SFT and GRPO of a vision- or audio-language model with TRL's trainers, resumable, recorded
-like Whisper's.
+"""SFT, GRPO, DPO and MPO of a vision- or audio-language model with TRL's trainers, resumable,
+recorded like Whisper's.
 
 :func:`train` reads the chains' rows (:mod:`training.trl_backend.data`), builds TRL's
 ``SFTTrainer`` (prompt-completion rows, loss on the completion only) or ``GRPOTrainer`` (the
 rewards of :mod:`training.trl_backend.rewards`, weighted; for the ``alm`` family their audio
-versions, :mod:`training.trl_backend.audio_trainer`), adds the
+versions, :mod:`training.trl_backend.audio_trainer`) or ``DPOTrainer`` (preference pairs,
+:mod:`training.trl_backend.preference`), adds the
 :class:`~training.trl_backend.callback.MetricsCallback` and trains. Checkpoints are TRL's (the
 Trainer's): ``<output_dir>/checkpoints/checkpoint-N`` with ``model.safetensors``, the processor,
 optimizer, scheduler and RNG states (read back with ``weights_only=True``); a run whose
@@ -94,7 +95,11 @@ def build_trainer(config: TrlConfig):
     processor = AutoProcessor.from_pretrained(config.model)
     with warnings.catch_warnings():  # TRL's and transformers' notices about their own defaults
         warnings.simplefilter("ignore", FutureWarning)
-        if config.family == "alm":
+        if config.objective in ("dpo", "mpo"):
+            from training.trl_backend.preference import build_preference_trainer
+
+            trainer, skipped = build_preference_trainer(config, processor)
+        elif config.family == "alm":
             from training.trl_backend.audio_trainer import build_audio_trainer
 
             trainer, skipped = build_audio_trainer(config, processor)
@@ -122,9 +127,16 @@ def _vision_trainer(config: TrlConfig, processor):
 
         funcs, weights = reward_functions(config)
         columns = [c for c in rows[0] if c not in ("completion", "images")] + media
-        trainer = GRPOTrainer(model=config.model, reward_funcs=funcs,
-                              args=grpo_args(config, weights), processing_class=processor,
-                              train_dataset=to_dataset(rows, columns))
+        trainer_class, temporal = GRPOTrainer, {}
+        if config.temporal_bonus > 0:  # Video-R1's shuffled-frames contrast
+            from training.trl_backend.temporal import TemporalGRPOTrainer
+
+            trainer_class = TemporalGRPOTrainer
+            temporal = dict(temporal_bonus=config.temporal_bonus,
+                            temporal_ratio=config.temporal_ratio)
+        trainer = trainer_class(model=config.model, reward_funcs=funcs,
+                                args=grpo_args(config, weights), processing_class=processor,
+                                train_dataset=to_dataset(rows, columns), **temporal)
     return trainer, skipped
 
 

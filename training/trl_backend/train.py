@@ -63,8 +63,11 @@ def last_checkpoint(output_dir: str | Path) -> Path | None:
 
 def train(config: TrlConfig, *, log: Log | None = None) -> TrlResult:
     """Train (or resume) per ``config``; see the module docstring."""
+    from training.runtime.distributed import seed_all
+
     out = Path(config.output_dir)
     resume = last_checkpoint(out)
+    seed_all(config.seed)  # deterministic kernels: a rerun is bitwise the same run
     trainer, skipped = build_trainer(config)
     watch = (EntropyWatch(config.entropy_warn_fraction, config.entropy_stop_fraction,
                           config.collapse_patience, config.entropy_window)

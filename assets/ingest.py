@@ -41,8 +41,9 @@ class AudioIngestConfig(Config):
         "is quarantined as too_long; empty: as registered with the batch (`rlfoundry ingest "
         "--segment`).")
     vad_model: str = Field("", description="The region detector that segments: a silero "
-                           ".jit file or folder; empty = the model hub's region_detector "
-                           "(bundled silero-vad, or $RLFOUNDRY_REGION_DETECTOR_MODEL).")
+                           ".jit file or folder; empty = the model_hub resource's "
+                           "region_detector_model (else $RLFOUNDRY_REGION_DETECTOR_MODEL, "
+                           "else bundled silero-vad).")
 
 
 class VideoIngestConfig(Config):
@@ -95,7 +96,8 @@ def _ingest_batch(warehouse: Warehouse, table: str, id_column: str, batch: str, 
            "queries/known_hashes", "queries/claimed_hashes", "schema/audio_clips", THIS,
            *LABELING))
 def audio_clips(
-    context: AssetExecutionContext, config: AudioIngestConfig, warehouse: Warehouse
+    context: AssetExecutionContext, config: AudioIngestConfig, warehouse: Warehouse,
+    model_hub: ModelHub,
 ) -> MaterializeResult:
     """Decodable, unique audio clips of a batch: hash, duration, level, transcript, tags."""
     batch = context.partition_key
@@ -103,20 +105,22 @@ def audio_clips(
     limits = AudioLimits(config.max_seconds, config.silence_dbfs,
                          config.max_words_per_second, config.max_chars_per_second)
     progress = progress_logger(context, "audio files")
-    segmenter = _segmenter(config, warehouse.batch_source(batch).get("segment"))
+    segmenter = _segmenter(config, warehouse.batch_source(batch).get("segment"), model_hub)
     return _ingest_batch(warehouse, "audio_clips", "clip_id", batch, "audio",
                          lambda entries, sink: ingest_audio(entries, limits, known, progress, sink,
                                                             segmenter))
 
 
-def _segmenter(config: AudioIngestConfig, registered: str | None) -> Segmenter | None:
+def _segmenter(config: AudioIngestConfig, registered: str | None,
+               model_hub: ModelHub) -> Segmenter | None:
     """The segmenter of long recordings the config (else the batch's registration) asks for.
 
-    The detector comes from a default `ModelHub` (its defaults and environment), so
-    ingestion needs no model hub resource of its own."""
+    The detector is `config.vad_model`, else the one the `model_hub` resource is configured
+    with (its `region_detector_model`, else `$RLFOUNDRY_REGION_DETECTOR_MODEL`, else the
+    bundled silero-vad), as for the other assets that load models."""
     if (config.segment or registered or "off") != "vad":
         return None
-    detector = ModelHub().load("region_detector", config.vad_model or None)
+    detector = model_hub.load("region_detector", config.vad_model or None)
     return Segmenter(detector, max_s=config.max_seconds)
 
 

@@ -117,6 +117,7 @@ def child(source: Path, n: int, mode: str, instance_kind: str, profile_out: Path
 
     from assets.ingest import audio_clips
     from pipelines.partitions import BATCHES
+    from resources.model_hub import ModelHub
     from resources.warehouse import Warehouse
 
     batch = f"bench-{mode}-{n}"
@@ -132,7 +133,7 @@ def child(source: Path, n: int, mode: str, instance_kind: str, profile_out: Path
 
         def run():
             return materialize([audio_clips], partition_key=batch, instance=instance,
-                               resources={"warehouse": warehouse})
+                               resources={"warehouse": warehouse, "model_hub": ModelHub()})
 
         profiler = None
         if profile_out is not None:

@@ -123,7 +123,7 @@ def ingest(warehouse: Warehouse, asset, source: Path, batch: str) -> None:
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(BATCHES, [batch])
         result = materialize([asset], partition_key=batch, instance=instance,
-                             resources={"warehouse": warehouse})
+                             resources={"warehouse": warehouse, "model_hub": ModelHub()})
     if not result.success:
         raise SystemExit(f"ingesting {source} failed")
 

@@ -99,3 +99,29 @@ def speech_like(seconds: float = 2.0, *, sample_rate: int = 16000, seed: int = 0
     voiced *= 0.5 * (1 - np.cos(2 * np.pi * 4 * t))  # syllables
     noise = np.random.default_rng(seed).normal(0, 0.002, n)
     return (0.3 * voiced / max(np.abs(voiced).max(), 1e-9) + noise).clip(-1, 1).astype(np.float32)
+
+
+def write_hf_cache(cache_dir: str | Path, repo_id: str, splits: Mapping[str, Any]) -> Path:
+    """`splits` (split name → `datasets.Dataset`) laid out in the `datasets` cache at
+    `cache_dir` as a download of hub dataset `repo_id` leaves it, so that offline
+    `load_dataset(repo_id)` (with that cache) reads it: written by `datasets`' own Parquet
+    builder into `<name>/default/0.0.0/local/` (`<name>-<split>.arrow`, `dataset_info.json`),
+    then moved to `<namespace>___<name>/` as the hub's builder names it. Returns that folder.
+    """
+    import tempfile
+
+    from datasets.packaged_modules.parquet.parquet import Parquet
+
+    namespace, _, name = repo_id.rpartition("/")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for split, dataset in splits.items():
+            files[split] = str(Path(tmp) / f"{split}.parquet")
+            dataset.to_parquet(files[split])
+        builder = Parquet(cache_dir=str(cache_dir), dataset_name=name, config_id="default",
+                          hash="local", data_files=files)
+        builder.download_and_prepare()
+    folder = Path(cache_dir) / builder.dataset_name
+    if namespace:
+        folder = folder.rename(folder.with_name(f"{namespace}___{builder.dataset_name}"))
+    return folder

@@ -22,14 +22,16 @@ from resources.warehouse import Warehouse
 MEDIA_TABLES = ("audio_clips", "images", "videos")
 
 
-def registration(warehouse: Warehouse, batch: str, source: Path, role: str | None,
+def registration(warehouse: Warehouse, batch: str, source: Path | str, role: str | None,
                  replace: bool) -> tuple[str, str | None]:
     """The role to register `batch` with and a line to tell the user (None: nothing to say).
+    `source` is a path, or a dataset URI (`hf://datasets/ID`), kept as it is.
 
     Raises ValueError, saying what to do, when an existing batch would change source or
     role without `replace`.
     """
-    new_source = str(Path(source).expanduser().resolve())
+    new_source = (str(source) if "://" in str(source)
+                  else str(Path(source).expanduser().resolve()))
     try:
         old = warehouse.batch_source(batch)
     except LookupError:

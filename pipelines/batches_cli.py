@@ -55,7 +55,7 @@ def quarantine_report(warehouse: Warehouse, batch: str | None, reasons: list[str
     `limit`: a count by reason, then one line per row (batch, asset, reason, file and line,
     detail). ClickException for a bad or unknown batch name."""
     if batch is not None:
-        _check_batch(warehouse, batch)
+        check_batch(warehouse, batch)
     params = {"batch": batch, "reasons": reasons}
     rows = warehouse.fetch_dicts(sql.load("queries/quarantine_rows"), {**params, "limit": limit})
     counts = warehouse.fetch(sql.load("queries/quarantine_counts"), params)
@@ -74,7 +74,8 @@ def quarantine_report(warehouse: Warehouse, batch: str | None, reasons: list[str
     return "\n".join([head, "", text[0], rule, *text[1:], *tail])
 
 
-def _check_batch(warehouse: Warehouse, batch: str) -> None:
+def check_batch(warehouse: Warehouse, batch: str) -> None:
+    """ClickException for a batch name that cannot be one, or that no batch has."""
     try:
         check_partition_name(batch)
     except ValueError as exc:

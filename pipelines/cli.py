@@ -3,6 +3,7 @@
     rlfoundry ingest data/sample/audio/dev.jsonl --batch sample-dev
     rlfoundry batches
     rlfoundry quarantine sample-dev --reason missing
+    rlfoundry export sample-dev --format nemo --out exports/sample-dev
     rlfoundry job speech_eval --batch sample-dev
     rlfoundry run --train sample-train --eval sample-dev
     rlfoundry evaluate --model bundled:whisper-tiny.en --manifest dev.jsonl --group-by accent
@@ -24,6 +25,7 @@ import click
 
 from labeling.ingest.formats import FORMATS
 from pipelines.cli_parts import CliGroup, JobCommand, check_names, one_line, start_model
+from pipelines.export_cli import EXPORT_FORMATS
 from resources.home import file_lock, rlfoundry_home
 
 SOURCE_FORMATS = list(FORMATS)
@@ -156,7 +158,7 @@ def main(ctx: click.Context, verbose: bool, debug: bool) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path")
 @click.option("--batch", required=True, help="Partition name, e.g. 2026-11-21 or accents-v2.")
 @click.option("--allowed-root", "allowed_roots", multiple=True, type=click.Path(path_type=Path),
               help="Folder that manifest paths may point into (repeatable; default: the "
@@ -171,8 +173,10 @@ def main(ctx: click.Context, verbose: bool, debug: bool) -> None:
 @click.option("--format", "source_format", type=click.Choice(SOURCE_FORMATS),
               help="How to read PATH (default: detected from what it holds): a NeMo JSONL "
               "manifest (.jsonl, .jsonl.gz), a media folder, a Hugging Face audiofolder or "
-              "save_to_disk dataset, Lhotse cuts or recordings + supervisions, a Kaldi data "
-              "dir, or LibriSpeech's *.trans.txt layout.")
+              "save_to_disk dataset (hf-dataset; also a hub dataset id as PATH, e.g. "
+              "someone/speech or someone/speech:test, read from the local datasets cache), "
+              "Lhotse cuts or recordings + supervisions, a Kaldi data dir, or LibriSpeech's "
+              "*.trans.txt layout.")
 @click.option("--text-key", help="The key (or column) holding the transcript, for nemo, "
               "audiofolder and hf-dataset sources. Default: text, or else the one of "
               "transcript, transcription, sentence, normalized_text present.")
@@ -181,18 +185,24 @@ def main(ctx: click.Context, verbose: bool, debug: bool) -> None:
               "found by silero-vad, each a clip without a transcript; off: such audio is "
               "quarantined as too_long. Segments the source lists (offset/duration) are "
               "used as they are either way.")
-def ingest(path: Path, batch: str, allowed_roots: tuple[Path, ...], role: str | None,
+def ingest(path: str, batch: str, allowed_roots: tuple[Path, ...], role: str | None,
            replace: bool, source_format: str | None, text_key: str | None,
            segment: str) -> None:
-    """Register PATH (a JSONL manifest or a folder) as batch partition BATCH and ingest it.
+    """Register PATH (a manifest, a folder, or a Hugging Face dataset id) as batch partition
+    BATCH and ingest it.
 
     Ingesting an existing batch again from the same source (new files, edited
     transcripts) refreshes it; another source or role needs --replace."""
     from labeling.ingest.formats import check as check_source
+    from labeling.ingest.formats import source_of
     from pipelines.batches import registration
     from pipelines.partitions import BATCHES
     from resources.warehouse import Warehouse, check_partition_name
 
+    try:
+        path = source_of(path, source_format)
+    except FileNotFoundError as exc:  # as click says it of a missing path
+        raise click.BadParameter(str(exc), param_hint="'PATH'") from None
     try:
         check_partition_name(batch)
         check_source(path, source_format, text_key)
@@ -329,6 +339,26 @@ def quarantine(batch: str | None, reasons: tuple[str, ...], limit: int) -> None:
     from resources.warehouse import Warehouse
 
     click.echo(quarantine_report(Warehouse(), batch, list(reasons), limit))
+
+
+@main.command()
+@click.argument("batch")
+@click.option("--format", "out_format", required=True, type=click.Choice(EXPORT_FORMATS),
+              help="nemo: a NeMo JSONL manifest (OUT/BATCH.jsonl; a segment as offset and "
+              "duration); lhotse: a Lhotse CutSet (OUT/BATCH_cuts.jsonl.gz); hf-dataset: a "
+              "datasets dataset saved to disk in OUT, holding the audio.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A new (or empty) folder to write to; nothing is overwritten.")
+@click.option("--split", "splits", multiple=True, help="Only clips with this `split` tag "
+              "(repeatable).")
+def export(batch: str, out_format: str, out: Path, splits: tuple[str, ...]) -> None:
+    """Write BATCH's clips that have a transcript (the verified data the loop trains and
+    evaluates on) as NeMo, Lhotse or a Hugging Face dataset; `rlfoundry ingest` reads back
+    the path it prints."""
+    from pipelines.export_cli import export_batch
+    from resources.warehouse import Warehouse
+
+    click.echo(export_batch(Warehouse(), batch, out_format, out, list(splits)))
 
 
 @main.command()

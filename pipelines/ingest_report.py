@@ -7,6 +7,10 @@
 Counts come from the ingest assets' metadata for this run; the batch's transcripts and the
 quarantine reasons from the warehouse. A batch where nothing usable landed (no clip, image
 or video kept) is an error, one line saying why.
+
+Only clips that should have a transcript are called untranscribed (with a hint about
+`--text-key`): an audio-questions scene (labeled by its `regions`) needs none, and the
+speech segments `--segment vad` cut are unlabeled by design (counted as such).
 """
 
 from __future__ import annotations
@@ -53,14 +57,20 @@ class IngestCounts:
 
 def report_lines(warehouse: Warehouse, batch: str, role: str, counts: IngestCounts) -> list[str]:
     """The report: one line of counts; then, when there are any, the top quarantine reasons
-    and where to see every row, and a note on the clips without a transcript."""
+    and where to see every row, and a note on the clips that lack a transcript they should
+    have (module docstring)."""
     held = [_count(n, *NOUNS[t]) for t, n in counts.ingested.items() if n]
     (row,) = warehouse.fetch_dicts(sql.load("queries/batch_overview"), {"batch": batch}) or [{}]
-    untranscribed = 0
-    if counts.ingested.get("audio_clips"):
-        untranscribed = row.get("clips", 0) - row.get("transcribed", 0)
-    if untranscribed and held:
-        held[0] += f" ({untranscribed} without a transcript)"
+    kinds = untranscribed_kinds(warehouse, batch) if counts.ingested.get("audio_clips") else {}
+    untranscribed, segments = kinds.get("other", 0), kinds.get("segment", 0)
+    what = []
+    if segments:
+        what.append(f"{_count(segments, 'speech segment', 'speech segments')} cut by "
+                    "--segment vad")
+    if untranscribed:
+        what.append(f"{untranscribed} without a transcript")
+    if what and held:
+        held[0] += f" ({'; '.join(what)})"
     line = (f"batch {batch} ({role}): {', '.join(held) or 'nothing ingested'}; "
             f"{_count(counts.duplicates, 'duplicate', 'duplicates')}, "
             f"{counts.quarantined} quarantined")
@@ -76,6 +86,14 @@ def report_lines(warehouse: Warehouse, batch: str, role: str, counts: IngestCoun
                      "speech loop labels and trains on transcribed clips only (is the "
                      "transcript under another key? --text-key names it)")
     return lines
+
+
+def untranscribed_kinds(warehouse: Warehouse, batch: str) -> dict[str, int]:
+    """The batch's clips without a transcript by kind: `regions` (scenes), `segment` (cut by
+    voice activity), `other` (missing a transcript); see `queries/untranscribed_clips`."""
+    vad = warehouse.batch_source(batch).get("segment") == "vad"
+    return dict(warehouse.fetch(sql.load("queries/untranscribed_clips"),
+                                {"batch": batch, "vad": vad}))
 
 
 def nothing_usable(warehouse: Warehouse, batch: str, counts: IngestCounts) -> str | None:

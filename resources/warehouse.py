@@ -362,15 +362,17 @@ class Warehouse(ConfigurableResource):
         if segment not in SEGMENT_MODES:
             raise ValueError(f"Batch {batch!r}: segment must be one of "
                              f"{[m for m in SEGMENT_MODES if m]}, got {segment!r}.")
-        src = Path(source).expanduser().resolve()
-        if not src.exists():
-            raise FileNotFoundError(f"Batch {batch!r}: source {src} does not exist.")
-        kind = "folder" if src.is_dir() else "manifest"
-        roots = [str(Path(r).expanduser().resolve()) for r in allowed_roots] or [
-            str(src if kind == "folder" else src.parent)
-        ]
+        roots = [str(Path(r).expanduser().resolve()) for r in allowed_roots]
+        if "://" in str(source):  # a dataset named by URI (hf://datasets/ID): its reader's roots
+            src, kind = str(source), "dataset"
+        else:
+            path = Path(source).expanduser().resolve()
+            if not path.exists():
+                raise FileNotFoundError(f"Batch {batch!r}: source {path} does not exist.")
+            src, kind = str(path), "folder" if path.is_dir() else "manifest"
+            roots = roots or [str(path if kind == "folder" else path.parent)]
         row = {
-            "source": str(src),
+            "source": src,
             "source_kind": kind,
             "allowed_roots": roots,
             "role": role,

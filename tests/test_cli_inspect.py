@@ -48,6 +48,18 @@ def test_ingest_reports_kept_unlabeled_duplicates_and_quarantined_with_reasons(h
     assert "DEBUG" not in out and "audio_clips [calls]" not in out  # the report, not metadata
 
 
+def test_audio_question_scenes_need_no_transcript_so_the_report_asks_for_none(home):
+    """Scenes are labeled by their sound regions (the audio questions chain): no
+    `without a transcript`, no --text-key hint."""
+    from pathlib import Path
+
+    scenes = Path(__file__).parents[1] / "data" / "sample" / "audio_qa" / "scenes.jsonl"
+    out = ok("ingest", scenes, "--batch", "scenes")
+    assert out.strip().splitlines()[-1] == \
+        "batch scenes (train): 6 audio clips; 0 duplicates, 0 quarantined"
+    assert "transcript" not in out and "--text-key" not in out
+
+
 def test_batches_lists_every_batch_with_what_it_holds(home, calls, tmp_path):
     assert "No batches yet" in ok("batches")
     ok("ingest", calls, "--batch", "calls")

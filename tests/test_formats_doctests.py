@@ -9,6 +9,7 @@ MODULES = [
     "labeling.ingest.spans", "labeling.ingest.formats", "labeling.ingest.formats.common",
     "labeling.ingest.formats.nemo", "labeling.ingest.formats.folder",
     "labeling.ingest.formats.audiofolder", "labeling.ingest.formats.hf_dataset",
+    "labeling.ingest.formats.hf_name",
     "labeling.ingest.formats.lhotse", "labeling.ingest.formats.kaldi",
     "labeling.ingest.formats.librispeech", "labeling.ingest.export",
 ]

@@ -142,3 +142,101 @@ def test_a_saved_dataset_without_audio_or_unreadable_says_so(tmp_path):
     (tmp_path / "ds" / "state.json").write_text("{not json")
     _, issues = ingest(tmp_path / "ds", format="hf-dataset")
     assert [i.reason for i in issues] == ["unreadable_dataset"]
+
+
+# --- datasets named by their hub id, from the local cache -------------------------------------
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    """A local `datasets` cache holding hub dataset `someone/voices` (splits train and test),
+    as a download leaves it; `load_dataset` reads it offline (HF_HUB_OFFLINE=1, conftest)."""
+    import datasets
+
+    from labeling.testing import write_hf_cache
+
+    cache = tmp_path / "hf-cache"
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)  # read at import
+    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+
+    def split(texts, seed):
+        return Dataset.from_dict({
+            "audio": [{"bytes": wav_bytes(1.0 + i / 2, seed=seed + i), "path": f"{i}.wav"}
+                      for i in range(len(texts))],
+            "sentence": texts}).cast_column("audio", Audio())
+
+    write_hf_cache(cache, "someone/voices", {"train": split(["one", "two"], 0),
+                                             "test": split(["three"], 10)})
+    return cache
+
+
+def test_a_dataset_named_by_id_ingests_from_the_local_cache(hf_cache, tmp_path):
+    from labeling.ingest.formats import check, source_of
+
+    source = source_of("someone/voices", "hf-dataset")
+    assert source == "hf://datasets/someone/voices" and check(source) == "hf-dataset"
+    result, issues = ingest(source)
+    assert issues == []
+    assert [(r["text"], json.loads(r["tags"])["split"]) for r in result.rows] == [
+        ("one", "train"), ("two", "train"), ("three", "test")]
+    media = tmp_path / "home" / "hf-datasets" / "someone___voices"
+    assert all(r["source_path"].startswith(f"{media}/") for r in result.rows)
+    assert result.rows[0]["clip_id"] == sha256_file(result.rows[0]["source_path"])
+    # one split, and one slice of it, as `datasets` names them
+    result, _ = ingest("hf://datasets/someone/voices:train[1:]")
+    assert [(r["text"], json.loads(r["tags"])["split"]) for r in result.rows] == [
+        ("two", "train")]
+
+
+def test_a_dataset_id_not_in_the_cache_or_no_such_split_is_one_line(hf_cache):
+    from labeling.ingest.formats import check, source_of
+
+    with pytest.raises(ValueError) as missing:
+        check(source_of("someone/elsewhere", "hf-dataset"))
+    assert str(missing.value) == (
+        f"Hugging Face dataset 'someone/elsewhere' is not in the local cache at {hf_cache} "
+        "(HF_DATASETS_CACHE); on a machine with the hub `HF_HUB_OFFLINE=0 rlfoundry ingest "
+        "...` downloads it, or pass a folder written by `save_to_disk`.")
+    # a registered batch whose dataset left the cache: ingest quarantines it, saying why
+    entries, issues = read_source("hf://datasets/someone/elsewhere")
+    assert entries == [] and [i.reason for i in issues] == ["unreadable_dataset"]
+    assert issues[0].detail == str(missing.value)
+    with pytest.raises(ValueError, match=r"Unknown split \"dev\"\. Should be one of "
+                       r"\['train', 'test'\]"):
+        check("hf://datasets/someone/voices:dev")
+    with pytest.raises(ValueError, match="read as hf-dataset, not nemo"):
+        check("hf://datasets/someone/voices", "nemo")
+    with pytest.raises(FileNotFoundError, match="does not exist; a Hugging Face dataset id\\? "
+                       "add --format hf-dataset"):
+        source_of("someone/voices")  # no such path, and no --format: not guessed
+
+
+def test_ingest_a_dataset_by_name_through_the_cli(hf_cache):
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+    from resources.warehouse import Warehouse
+
+    def cli(*args):
+        return CliRunner().invoke(main, list(args))
+
+    out = cli("ingest", "someone/voices:test", "--format", "hf-dataset", "--batch", "v-test",
+              "--role", "eval")
+    assert out.exit_code == 0, out.output
+    assert "batch v-test (eval): 1 audio clip; 0 duplicates, 0 quarantined" in out.output
+    registered = Warehouse().batch_source("v-test")
+    assert (registered["source"], registered["source_kind"]) == (
+        "hf://datasets/someone/voices:test", "dataset")
+    out = cli("ingest", "hf://datasets/someone/voices:train", "--batch", "v-train")
+    assert out.exit_code == 0, out.output
+    assert "batch v-train (train): 2 audio clips;" in out.output
+    out = cli("ingest", "someone/elsewhere", "--format", "hf-dataset", "--batch", "x")
+    assert out.exit_code == 1
+    assert out.output.strip().splitlines() == [
+        f"Error: Hugging Face dataset 'someone/elsewhere' is not in the local cache at "
+        f"{hf_cache} (HF_DATASETS_CACHE); on a machine with the hub `HF_HUB_OFFLINE=0 "
+        "rlfoundry ingest ...` downloads it, or pass a folder written by `save_to_disk`."]
+    out = cli("ingest", "someone/elsewhere", "--batch", "x")
+    assert out.exit_code == 2 and "does not exist; a Hugging Face dataset id?" in out.output

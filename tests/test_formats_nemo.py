@@ -22,6 +22,7 @@ from labeling.ingest.rows import AudioLimits, ingest_audio
 from labeling.ingest.spans import Window, span_digest, split_span
 from labeling.testing import write_manifest, write_tone
 from pipelines.partitions import BATCHES
+from resources.model_hub import ModelHub
 
 SEGMENTS = [(0.0, 3.5, "the first sentence"), (3.5, 4.0, "a second one"),
             (7.5, 4.5, "and the last words")]
@@ -148,7 +149,7 @@ def test_the_ingest_asset_reads_a_batch_with_its_text_key(tmp_path, recording, w
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(BATCHES, ["b1"])
         result = materialize([audio_clips], partition_key="b1", instance=instance,
-                             resources={"warehouse": warehouse})
+                             resources={"warehouse": warehouse, "model_hub": ModelHub()})
     assert result.success
     rows = warehouse.fetch_dicts("SELECT source_path, text, duration_s FROM audio_clips "
                                  "ORDER BY duration_s")

@@ -275,6 +275,7 @@ def test_hostile_batch_through_the_dagster_assets(tmp_path, seeds, warehouse):
 
     from assets.ingest import audio_clips, images, videos
     from pipelines.partitions import BATCHES
+    from resources.model_hub import ModelHub
 
     folder = tmp_path / "batch"
     folder.mkdir()
@@ -286,7 +287,8 @@ def test_hostile_batch_through_the_dagster_assets(tmp_path, seeds, warehouse):
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(BATCHES, ["fz"])
         result = materialize([audio_clips, images, videos], partition_key="fz",
-                             instance=instance, resources={"warehouse": warehouse})
+                             instance=instance,
+                             resources={"warehouse": warehouse, "model_hub": ModelHub()})
     assert result.success
     landed = [p for t in ("audio_clips", "images", "videos")
               for (p,) in warehouse.fetch(f"SELECT source_path FROM {t}")]

@@ -87,3 +87,66 @@ def test_names_are_always_valid_partition_keys(name, batch):
 
 def test_missing_inbox_is_empty(tmp_path):
     assert scan_inbox(tmp_path / "nope", settle_s=0).ready == []
+
+
+def _age(path, mtime):
+    """Set the mtime of `path` and of everything under it."""
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        os.utime(p, (mtime, mtime))
+    return path
+
+
+def _write(path, text="", gz=False):
+    import gzip
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(text.encode()) if gz else text.encode())
+    return path
+
+
+RECORDING = '{"id": "r1", "sources": [{"type": "file", "channels": [0], "source": "r1.wav"}], ' \
+            '"sampling_rate": 16000, "num_samples": 16000, "duration": 1.0}\n'
+SUPERVISION = '{"id": "s1", "recording_id": "r1", "start": 0.0, "duration": 1.0}\n'
+NEMO = '{"audio_filepath": "a.wav", "text": "hi"}\n'
+
+
+def test_every_source_format_the_readers_detect_is_a_batch_but_plain_media_folders(tmp_path):
+    _write(tmp_path / "calls.jsonl.gz", NEMO, gz=True)
+    _write(tmp_path / "nemo_manifest.json", NEMO)  # NeMo's own name for its manifests
+    _write(tmp_path / "settings.json", '{"lr": 1}')  # JSON, not a manifest
+    _write(tmp_path / "corpus_recordings_dev.jsonl.gz", RECORDING, gz=True)
+    _write(tmp_path / "corpus_supervisions_dev.jsonl.gz", SUPERVISION, gz=True)  # its pair
+    _write(tmp_path / "voices" / "metadata.csv", "file_name,transcription\n")  # audiofolder
+    _write(tmp_path / "lh" / "cuts.jsonl.gz", "", gz=True)
+    _write(tmp_path / "ls" / "84" / "121" / "84-121.trans.txt", "84-121-0000 HI\n")
+    _write(tmp_path / "saved" / "dataset_info.json", "{}")
+    _write(tmp_path / "saved" / "state.json", "{}")
+    _write(tmp_path / "eval" / "kaldi-dev" / "wav.scp", "u1 a.wav\n")
+    _write(tmp_path / "media" / "a.wav", "RIFF")  # the audio the manifests name: no batch
+    for i, path in enumerate(sorted(tmp_path.iterdir()) + [tmp_path / "eval" / "kaldi-dev"]):
+        _age(path, 100 + i)
+    assert sorted(_ready(tmp_path)) == [
+        ("calls.jsonl.gz", "calls", "train"),
+        ("corpus_recordings_dev.jsonl.gz", "corpus_recordings_dev", "train"),
+        ("eval/kaldi-dev", "kaldi-dev", "eval"),
+        ("lh", "lh", "train"),
+        ("ls", "ls", "train"),
+        ("nemo_manifest.json", "nemo_manifest", "train"),
+        ("saved", "saved", "train"),
+        ("voices", "voices", "train")]
+
+
+def test_a_folder_settles_on_its_newest_file_and_changes_when_its_files_do(tmp_path):
+    folder = _age(_write(tmp_path / "voices" / "metadata.csv", "file_name,text\n").parent, 1000)
+    (found,) = scan_inbox(tmp_path, settle_s=30, now=1031).ready
+    assert found.batch == "voices" and found.path == folder
+    requested = {str(folder): found.version}
+    _age(_write(folder / "clips" / "a.wav", "RIFF").parent, 1040)  # still copying in
+    scan = scan_inbox(tmp_path, requested=requested, settle_s=30, now=1050)
+    assert scan.ready == [] and scan.settling == [folder]
+    (again,) = scan_inbox(tmp_path, requested=requested, settle_s=30, now=1071).ready
+    assert again.version != found.version
+    # what ingestion writes into a saved dataset's folder (hidden) is no change
+    requested = {str(folder): again.version}
+    os.utime(_write(folder / ".rlfoundry-audio" / "x.wav", "RIFF"), (1080, 1080))
+    assert scan_inbox(tmp_path, requested=requested, settle_s=30, now=1200).ready == []

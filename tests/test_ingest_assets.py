@@ -8,6 +8,7 @@ from dagster import DagsterInstance, materialize
 from assets.ingest import audio_clips, images, videos
 from labeling.testing import write_image, write_manifest, write_silence, write_tone, write_video
 from pipelines.partitions import BATCHES
+from resources.model_hub import ModelHub
 
 
 @pytest.fixture
@@ -20,7 +21,8 @@ def run_ingest(instance, warehouse, batch, source, assets=(audio_clips,), config
     warehouse.register_batch(batch, source)
     instance.add_dynamic_partitions(BATCHES, [batch])
     result = materialize(list(assets), partition_key=batch, instance=instance,
-                         resources={"warehouse": warehouse}, run_config=config or {})
+                         resources={"warehouse": warehouse, "model_hub": ModelHub()},
+                         run_config=config or {})
     assert result.success
     mats = [e.event_specific_data.materialization
             for e in result.get_asset_materialization_events()]

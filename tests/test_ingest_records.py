@@ -151,6 +151,7 @@ def test_a_duplicate_of_another_batch_compares_transcripts_when_known(tmp_path):
 def test_cross_batch_duplicate_with_another_transcript_through_the_asset(warehouse, tmp_path):
     from assets.ingest import audio_clips
     from pipelines.partitions import BATCHES
+    from resources.model_hub import ModelHub
 
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
@@ -166,7 +167,8 @@ def test_cross_batch_duplicate_with_another_transcript_through_the_asset(warehou
             warehouse.register_batch(batch, tmp_path / batch / "m.jsonl")
             instance.add_dynamic_partitions(BATCHES, [batch])
             assert materialize([audio_clips], partition_key=batch, instance=instance,
-                               resources={"warehouse": warehouse}).success
+                               resources={"warehouse": warehouse,
+                                          "model_hub": ModelHub()}).success
     rows = warehouse.fetch("SELECT reason, detail FROM quarantine WHERE batch = 'b' "
                            "ORDER BY line")
     assert [r for r, _ in rows] == ["duplicate", "duplicate_text_differs"]

@@ -185,6 +185,44 @@ def test_ingest_with_segment_vad_records_it_with_the_batch(tmp_path, monkeypatch
     rows = warehouse.fetch_dicts("SELECT source_path, duration_s, text FROM audio_clips")
     assert len(rows) >= 2 and all("#t=" in r["source_path"] and r["text"] is None
                                   and r["duration_s"] <= 30 for r in rows)
+    # segments carry no transcript by design: the report says what they are, and no hint
+    # about a transcript under another key (--text-key)
+    assert f"batch talks (train): {len(rows)} audio clips ({len(rows)} speech segments " \
+           "cut by --segment vad); 0 duplicates, 0 quarantined" in out.output
+    assert "transcript" not in out.output
+
+
+def test_segments_are_found_by_the_detector_the_model_hub_resource_is_configured_with(
+        tmp_path, warehouse, monkeypatch):
+    """A user's weights folder set on the `model_hub` resource (as for every model an asset
+    loads) is the one that segments, not a default hub's bundled silero-vad."""
+    import shutil
+
+    from dagster import DagsterInstance, materialize
+
+    from assets.ingest import audio_clips
+    from models.regions import bundled_vad_path
+    from pipelines.partitions import BATCHES
+    from resources.model_hub import ModelHub
+
+    monkeypatch.delenv("RLFOUNDRY_REGION_DETECTOR_MODEL", raising=False)
+    weights = tmp_path / "my-vad"
+    weights.mkdir()
+    shutil.copy(bundled_vad_path(), weights / "silero_vad.jit")
+    media = tmp_path / "media"
+    media.mkdir()
+    sf.write(media / "talk.wav", bursts(12), SR)  # 36 s
+    warehouse.register_batch("b1", media, segment="vad")
+    hub = ModelHub(region_detector_model=str(weights), cache_dir=str(tmp_path / "models"))
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(BATCHES, ["b1"])
+        result = materialize([audio_clips], partition_key="b1", instance=instance,
+                             resources={"warehouse": warehouse, "model_hub": hub})
+    assert result.success
+    (mat,) = result.asset_materializations_for_node("audio_clips")
+    (note,) = mat.metadata["notes"].value
+    assert note.endswith(f"cut at pauses by {weights}")
+    assert warehouse.count("audio_clips", "b1") >= 2
 
 
 def test_the_ingest_asset_config_can_ask_for_segments_a_batch_was_registered_without(
@@ -193,6 +231,7 @@ def test_the_ingest_asset_config_can_ask_for_segments_a_batch_was_registered_wit
 
     from assets.ingest import audio_clips
     from pipelines.partitions import BATCHES
+    from resources.model_hub import ModelHub
 
     media = tmp_path / "media"
     media.mkdir()
@@ -203,7 +242,8 @@ def test_the_ingest_asset_config_can_ask_for_segments_a_batch_was_registered_wit
         for segment in ("", "vad"):
             config = {"ops": {"audio_clips": {"config": {"segment": segment}}}}
             assert materialize([audio_clips], partition_key="b1", instance=instance,
-                               resources={"warehouse": warehouse}, run_config=config).success
+                               resources={"warehouse": warehouse, "model_hub": ModelHub()},
+                               run_config=config).success
             clips = warehouse.fetch("SELECT source_path FROM audio_clips")
             quarantined = warehouse.fetch("SELECT reason FROM quarantine")
             if not segment:

@@ -264,7 +264,7 @@ def test_push_mark_pull_into_sound_regions_through_a_real_label_studio(label_stu
     batch = "aq"
     warehouse.register_batch(batch, media / "scenes.jsonl")
     no_detector = {"sound_regions": {"config": {"detect_speech": "off"}}}
-    run([audio_clips], warehouse, batch)
+    run([audio_clips], warehouse, batch, hub=hub)
     run([sound_regions], warehouse, batch, config=no_detector, hub=hub)
     names = {c: Path(p).stem for c, p in warehouse.fetch(
         "SELECT clip_id, source_path FROM audio_clips")}

@@ -10,7 +10,7 @@ chosen from the path (`formats.detect_format`) or named (`format=`, the CLI's
 * `audiofolder`: Hugging Face's audiofolder, `metadata.csv`/`.jsonl` with `file_name`
   (`formats.audiofolder`);
 * `hf-dataset`: a `datasets` dataset saved with `save_to_disk`, with an `Audio` column
-  (`formats.hf_dataset`);
+  (`formats.hf_dataset`), or one named by its hub id, from the local cache (`formats.hf_name`);
 * `lhotse`: Lhotse cuts, or recordings + supervisions, `.jsonl` or `.jsonl.gz` (`formats.lhotse`);
 * `kaldi`: a Kaldi data dir, `wav.scp` + `text` (+ `segments`, `utt2spk`) (`formats.kaldi`);
 * `librispeech`: LibriSpeech's layout, `*.trans.txt` beside the audio (`formats.librispeech`).
@@ -115,7 +115,8 @@ def iter_source(
     source: str | Path, allowed_roots: Sequence[str | Path] | None = None, *,
     format: str | None = None, text_key: str | None = None,
 ) -> Iterator[SourceEntry | SourceIssue]:
-    """Entries and issues of a source, one at a time, in source order.
+    """Entries and issues of a source (a path, or a Hugging Face dataset id written
+    `hf://datasets/ID`: `formats.hf_name`), one at a time, in source order.
 
     `format` (one of `formats.FORMATS`) overrides the one detected from the path;
     `text_key` names the transcript's key or column. Allowed roots default to the
@@ -124,7 +125,7 @@ def iter_source(
     """
     from labeling.ingest import formats
 
-    return formats.read(Path(source), allowed_roots, format, text_key)
+    return formats.read(source, allowed_roots, format, text_key)
 
 
 def read_source(

@@ -11,6 +11,10 @@ Detection (`detect_format`), first match wins:
   → audiofolder; Lhotse manifests in it (`*cuts*`, `*recordings*`, `*supervisions*` .jsonl,
   .jsonl.gz) → lhotse; a `*.trans.txt` anywhere under it → librispeech; else → folder.
 
+A source that is no path but a Hugging Face dataset id (`hf://datasets/ID`, or
+`ID` with format hf-dataset; `source_of`) is read from the local `datasets`
+cache (`formats.hf_name`).
+
 Readers of heavy libraries (`datasets`, `lhotse`) are imported only when used.
 
 Example:
@@ -28,6 +32,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from labeling.ingest.formats import hf_name
 from labeling.ingest.formats.common import first_record, resolve_roots
 from labeling.ingest.manifest import SourceEntry, SourceIssue
 
@@ -40,11 +45,20 @@ METADATA_FILES = ("metadata.csv", "metadata.jsonl")
 HF_DISK_FILES = (("dataset_info.json", "state.json"), ("dataset_dict.json",))
 LHOTSE_WORDS = ("cuts", "recordings", "supervisions")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+JSON_SUFFIXES = (".json", ".json.gz")  # NeMo's own name for its (JSONL) manifests
+PATH_KEYS = ("audio_filepath", "image_filepath", "video_filepath")  # a manifest line's media
 
 
-def read(source: Path, allowed_roots: Sequence[str | Path] | None, format: str | None,
+def read(source: str | Path, allowed_roots: Sequence[str | Path] | None, format: str | None,
          text_key: str | None) -> Iterator[SourceEntry | SourceIssue]:
     """Entries and issues of `source` in `format` (detected when None); see `iter_source`."""
+    if hf_name.is_named(source):  # loaded by the reader: not cached is an issue, as unreadable
+        _named_format(source, format)
+        from labeling.ingest.formats import hf_dataset
+
+        roots = ([Path(r).expanduser().resolve() for r in allowed_roots] if allowed_roots
+                 else hf_name.default_roots())
+        return hf_dataset.read_named(source, roots, text_key)
     source = Path(source).expanduser().resolve()
     format = check(source, format, text_key)
     home = source if source.is_dir() else source.parent
@@ -55,10 +69,32 @@ def read(source: Path, allowed_roots: Sequence[str | Path] | None, format: str |
     return reader.read(source, roots, text_key)
 
 
+def source_of(raw: str | Path, format: str | None = None) -> Path | str:
+    """The source `raw` names: an existing path (resolved), or a Hugging Face dataset id as
+    `hf://datasets/ID` (`raw` written so, or no such path and `format` hf-dataset).
+    FileNotFoundError otherwise, saying how to name a dataset when `raw` could be one.
+
+    >>> source_of("someone/speech", "hf-dataset")
+    'hf://datasets/someone/speech'
+    """
+    text = str(raw)
+    if hf_name.is_named(text):
+        return text
+    path = Path(text).expanduser()
+    if path.exists():
+        return path.resolve()
+    named = hf_name.source_of(text)
+    if named and format == "hf-dataset":
+        return named
+    hint = "; a Hugging Face dataset id? add --format hf-dataset" if named else ""
+    raise FileNotFoundError(f"Path {text!r} does not exist{hint}.")
+
+
 def check(source: str | Path, format: str | None = None, text_key: str | None = None) -> str:
     """The format `source` is read as: `format`, else the detected one. FileNotFoundError
     for a missing source; ValueError for an unknown format, or a `text_key` for a format
-    whose transcripts have no key to choose.
+    whose transcripts have no key to choose. A dataset id (`hf://datasets/...`) is loaded
+    from the cache: ValueError when it is not there.
 
     >>> check(".", "kaldi", text_key="sentence")
     Traceback (most recent call last):
@@ -66,6 +102,10 @@ def check(source: str | Path, format: str | None = None, text_key: str | None = 
     ValueError: --text-key applies to nemo, audiofolder, hf-dataset sources; a kaldi source \
 says where its transcripts are itself.
     """
+    if hf_name.is_named(source):
+        _named_format(source, format)
+        hf_name.load(source)
+        return "hf-dataset"
     source = Path(source).expanduser().resolve()
     if not source.exists():
         raise FileNotFoundError(f"Source {source} is neither a manifest file nor a folder.")
@@ -78,6 +118,12 @@ says where its transcripts are itself.
     if problem := _misfit(source, format):
         raise ValueError(f"{source} is not a {format} source: {problem}.")
     return format
+
+
+def _named_format(source: str, format: str | None) -> None:
+    if format not in (None, "hf-dataset"):
+        raise ValueError(f"{source} is a Hugging Face dataset id: it is read as hf-dataset, "
+                         f"not {format}.")
 
 
 def _misfit(source: Path, format: str) -> str | None:
@@ -129,6 +175,37 @@ def detect_format(source: Path) -> str:
     if _has_trans_txt(source):
         return "librispeech"
     return "folder"
+
+
+def standalone_format(path: Path) -> str | None:
+    """The format of `path` if it is a source on its own (a file or folder found by itself,
+    e.g. in the inbox), else None: a JSONL file, gzipped or not (nemo or lhotse, but for a
+    Lhotse supervisions file beside its recordings, read with them); a `.json` file whose
+    first line is a NeMo line or a Lhotse record (NeMo's own name for its manifests); a
+    folder in a format that lists its media (any `detect_format` tells from a plain folder
+    of media, which may hold the audio that manifests beside it name).
+
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.jsonl").write_text(""); _ = (d / "b.json").write_text('{"x": 1}')
+    >>> standalone_format(d / "a.jsonl"), standalone_format(d / "b.json"), standalone_format(d)
+    ('nemo', None, None)
+    """
+    path = Path(path)
+    if path.is_dir():
+        format = detect_format(path)
+        return None if format == "folder" else format
+    name = path.name.lower()
+    if not name.endswith(JSONL_SUFFIXES + JSON_SUFFIXES):
+        return None
+    record = first_record(path)
+    if is_lhotse_record(record):
+        from labeling.ingest.formats.lhotse import PAIR, partner_of
+
+        return None if PAIR[1] in path.name and partner_of(path) else "lhotse"
+    if name.endswith(JSONL_SUFFIXES) or (record and any(k in record for k in PATH_KEYS)):
+        return "nemo"
+    return None
 
 
 def is_lhotse_record(record: dict | None) -> bool:

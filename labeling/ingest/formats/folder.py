@@ -26,13 +26,13 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from labeling.ingest.formats import JSON_SUFFIXES, JSONL_SUFFIXES, PATH_KEYS
 from labeling.ingest.formats.common import first_record, inside
 from labeling.ingest.manifest import STRIPPED_TAG, SourceEntry, SourceIssue, sanitize_text
 from labeling.ingest.media import media_kind
 
 SIDECAR_EXT = ".txt"
-MANIFEST_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
-_PATH_KEYS = ("audio_filepath", "image_filepath", "video_filepath")
+MANIFEST_SUFFIXES = JSONL_SUFFIXES + JSON_SUFFIXES
 
 
 def read(folder: Path, roots: Sequence[Path], text_key: str | None = None,
@@ -81,7 +81,7 @@ def _item(path: Path, roots: Sequence[Path]) -> SourceEntry | SourceIssue:
                        "audio or remove the transcript")
     if path.name.lower().endswith(MANIFEST_SUFFIXES):
         record = first_record(path)
-        if record is not None and any(k in record for k in _PATH_KEYS):
+        if record is not None and any(k in record for k in PATH_KEYS):
             return skipped(path, "a manifest inside a folder batch is not read; ingest it as "
                            f"its own batch with `rlfoundry ingest {path} --batch NAME`")
         return skipped(path, "JSON that is not an ingest manifest (its first line names no "

@@ -1,13 +1,16 @@
-"""A Hugging Face `datasets` dataset saved with `save_to_disk`, with an `Audio` column.
+"""A Hugging Face `datasets` dataset saved with `save_to_disk`, or named by its hub id and read
+from the local cache (`formats.hf_name`), with an `Audio` column.
 
-Read with `datasets.load_from_disk`; a `DatasetDict` gives each row its split
-as a `split` tag. The audio column (`audio` if there are several) is cast to
+Read with `datasets.load_from_disk` (`load_dataset` for a name); a
+`DatasetDict` gives each row its split as a `split` tag (so does the one split
+a name may ask for). The audio column (`audio` if there are several) is cast to
 `Audio(decode=False)`, so nothing here needs torchcodec: each row's audio is
 the `{bytes, path}` the dataset stores. Embedded bytes (what `save_to_disk`
 writes, even for audio first given by path) have no file to stay in, so they
 are written once, content-addressed, to `.rlfoundry-audio/<sha256>.<ext>` in
-the dataset's folder and the clip refers to that file; a row with only a
-path refers to it where it is (relative to the dataset's folder).
+the dataset's folder (a named dataset's: `hf_name.media_dir`) and the clip
+refers to that file; a row with only a path refers to it where it is (relative
+to the dataset's folder).
 
 The transcript is the `text` column, the one `--text-key` names, or the one
 common alternative present (`sentence`, `transcription`, ...;
@@ -30,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +58,53 @@ def read(folder: Path, roots: Sequence[Path], text_key: str | None = None,
                           f"datasets.load_from_disk cannot read it ({type(err).__name__}: "
                           f"{err}); save it again with `save_to_disk`.")
         return
+    yield from _read_loaded(loaded, None, Source(str(folder), folder, folder / MEDIA_DIR, roots),
+                            text_key)
+
+
+def read_named(source: str, roots: Sequence[Path], text_key: str | None = None,
+               ) -> Iterator[SourceEntry | SourceIssue]:
+    """Every row of the dataset named `source` (`hf://datasets/ID[:...]`), from the cache."""
+    from labeling.ingest.formats import hf_name
+
+    try:
+        loaded = hf_name.load(source)
+    except ValueError as err:
+        yield SourceIssue("audio", source, "unreadable_dataset", str(err))
+        return
+    media = hf_name.media_dir(source)
+    split = (hf_name.parse(source)[2] or "").split("[")[0].strip() or None
+    yield from _read_loaded(loaded, split, Source(source, media, media, [*roots, media]),
+                            text_key)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where rows come from: `where` (for messages), `base` (of relative audio paths),
+    `media` (the folder embedded audio is written to) and the allowed `roots`."""
+
+    where: str
+    base: Path
+    media: Path
+    roots: Sequence[Path]
+
+
+def _read_loaded(loaded: Any, split: str | None, source: Source, text_key: str | None,
+                 ) -> Iterator[SourceEntry | SourceIssue]:
+    import datasets
+
     if isinstance(loaded, datasets.DatasetDict):
-        for split, dataset in loaded.items():
-            yield from _read_split(folder, dataset, split, roots, text_key)
+        for name, dataset in loaded.items():
+            yield from _read_split(source, dataset, name, text_key)
     else:
-        yield from _read_split(folder, loaded, None, roots, text_key)
+        yield from _read_split(source, loaded, split, text_key)
 
 
-def _read_split(folder: Path, dataset: Any, split: str | None, roots: Sequence[Path],
+def _read_split(source: Source, dataset: Any, split: str | None,
                 text_key: str | None) -> Iterator[SourceEntry | SourceIssue]:
     import datasets
 
-    where = f"{folder}" + (f" (split {split})" if split else "")
+    where = f"{source.where}" + (f" (split {split})" if split else "")
     features = dataset.features
     audio = [n for n, f in features.items() if isinstance(f, datasets.Audio)]
     columns = list(features)
@@ -74,7 +113,7 @@ def _read_split(folder: Path, dataset: Any, split: str | None, roots: Sequence[P
         f"`{text_key}` column (--text-key)" if text_key and text_key not in columns else None)
     if missing:
         listed = ", ".join(f"{n} ({type(f).__name__})" for n, f in features.items())
-        yield SourceIssue("audio", str(folder), "missing_column", f"{where}: has no {missing} "
+        yield SourceIssue("audio", source.where, "missing_column", f"{where}: has no {missing} "
                           f"(its columns: {listed}); none of its rows were read.")
         return
     column = "audio" if "audio" in audio else audio[0]
@@ -87,10 +126,10 @@ def _read_split(folder: Path, dataset: Any, split: str | None, roots: Sequence[P
     dataset = dataset.cast_column(column, datasets.Audio(decode=False))
     for number, row in enumerate(dataset, start=1):
         try:
-            path = _audio_file(row[column], folder, roots)
+            path = _audio_file(row[column], source.base, source.roots, source.media)
             text, stripped = clean_transcript(row.get(key) if key else None, key or "")
         except Refused as refused:
-            yield SourceIssue("audio", str(folder), refused.reason,
+            yield SourceIssue("audio", source.where, refused.reason,
                               f"{where} row {number}: {refused.detail}", number)
             continue
         tags = {n: f.int2str(row[n]) if isinstance(f, datasets.ClassLabel) and row[n] is not None
@@ -102,24 +141,26 @@ def _read_split(folder: Path, dataset: Any, split: str | None, roots: Sequence[P
         yield SourceEntry("audio", path, text, tags=tags, line=number, note=note)
 
 
-def _audio_file(value: dict[str, Any] | None, folder: Path, roots: Sequence[Path]) -> Path:
-    """The file a row's audio is in: its path, or its bytes written out (module docstring)."""
+def _audio_file(value: dict[str, Any] | None, folder: Path, roots: Sequence[Path],
+                media: Path | None = None) -> Path:
+    """The file a row's audio is in: its path (relative to `folder`), or its bytes written
+    out to `media` (default: `folder/.rlfoundry-audio`; module docstring)."""
     if not value or not (value.get("bytes") or value.get("path")):
         raise Refused("no_media_path", "the row has no audio (neither bytes nor a path).")
     if not value.get("bytes"):
         return media_path(value["path"], folder, roots)
     data: bytes = value["bytes"]
     digest = hashlib.sha256(data).hexdigest()
-    target = folder / MEDIA_DIR / f"{digest}{_extension(value.get('path'), data)}"
+    target = (media or folder / MEDIA_DIR) / f"{digest}{_extension(value.get('path'), data)}"
     if not target.is_file() or target.stat().st_size != len(data):
         try:
-            target.parent.mkdir(exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, target)
         except OSError as err:
             raise Refused("unwritable", f"its embedded audio cannot be written to {target} "
-                          f"({err.strerror or err}); make the dataset's folder writable.") from None
+                          f"({err.strerror or err}); make that folder writable.") from None
     return target
 
 

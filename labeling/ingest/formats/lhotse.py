@@ -52,15 +52,21 @@ def read(source: Path, roots: Sequence[Path], text_key: str | None = None,
     for path in files:
         if path in done:
             continue
-        name = path.name
-        partner = next((path.with_name(name.replace(a, b, 1)) for a, b in (PAIR, PAIR[::-1])
-                        if a in name), None)
-        if partner is not None and (partner in files or partner.is_file()):
+        partner = partner_of(path)
+        if partner is not None:
             done.add(partner)
             recordings, supervisions = sorted([path, partner], key=lambda p: PAIR[0] not in p.name)
             yield from _read_pair(recordings, supervisions, roots)
         else:
             yield from _read_alone(path, roots)
+
+
+def partner_of(path: Path) -> Path | None:
+    """The other file of a recordings + supervisions pair beside `path` (its name with
+    `recordings` and `supervisions` swapped), if there is one."""
+    partner = next((path.with_name(path.name.replace(a, b, 1)) for a, b in (PAIR, PAIR[::-1])
+                    if a in path.name), None)
+    return partner if partner is not None and partner.is_file() else None
 
 
 def _objects(path: Path) -> Iterator[tuple[int, Any]]:

@@ -21,10 +21,11 @@ LS_VENV := .venv-labelstudio
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
-	touch $@
+	@echo "setting up $(VENV): torch 2.13.0 (CPU), then the project under constraints.txt"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet torch==2.13.0
+	@$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $@
 
 # uv (a dev dependency of the project) builds it in ~10 s; pip takes ~1 min
 labelstudio-setup: $(LS_VENV)/.installed

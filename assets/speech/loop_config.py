@@ -27,19 +27,19 @@ from training.config import TrainConfig
 # What each stage exposes, and its defaults where they differ from TrainConfig's
 # (measured on the sample: see the README's tables).
 SFT_DEFAULTS = {"learning_rate": 1e-5, "max_steps": 100, "batch_size": 8, "warmup_steps": 5,
-                "save_every": 25, "seed": 0}
+                "save_every": 25, "log_every": 10, "seed": 0}
 # DPO/MPO: an SFT term on each clip's reference transcript beside the preference loss (RPO on
 # the reference). On a new, harder dataset plain DPO collapsed into deletions (18 -> 103 of 873
 # words) and ended 3.7 points worse than its SFT start; with this term it ended 4.4 points better
 # (README, "Speech: every default on a new, harder dataset").
 PREFERENCE_DEFAULTS = {"beta": 0.1, "learning_rate": 1e-5, "max_steps": 100, "batch_size": 4,
                        "sft_weight": 1.0, "sft_target": "reference", "save_every": 25,
-                       "seed": 0}
+                       "log_every": 10, "seed": 0}
 RL_DEFAULTS = {"learning_rate": 1e-5, "max_steps": 30, "batch_size": 4, "num_generations": 6,
                "rollout_temperature": 0.7, "grpo_variant": "dapo", "epsilon_high": 0.28,
                "kl_beta": 0.04, "reward_weights": {}, "nbest_size": 4,
                "entropy_stop_fraction": 0.2, "curriculum": "none", "curriculum_threshold": 0.5,
-               "save_every": 10, "seed": 0}
+               "save_every": 10, "log_every": 10, "seed": 0}
 
 
 def _stage(name: str, doc: str, defaults: dict[str, Any], **own: Any) -> type[Config]:

@@ -209,6 +209,5 @@ def _train(context: AssetExecutionContext, warehouse: Warehouse, registry: Model
     """Run one Whisper training job through Pipes, register the checkpoint, report curves."""
     return train_and_record(
         context, warehouse, registry, launcher, stage=objective, base=base, snap=snap,
-        train_config={**settings, "objective": objective, "model": base, "data": data,
-                      "log_every": 10},
+        train_config={**settings, "objective": objective, "model": base, "data": data},
         validate=TrainConfig.from_dict)

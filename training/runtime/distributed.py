@@ -87,6 +87,10 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
+    # ... which also fills every new tensor with NaN (a debugging aid against reading memory
+    # never written): 12 tiny alm GRPO steps took 12.0 s with it and 4.6 s without, the
+    # results the same. Nothing here reads uninitialized memory.
+    torch.utils.deterministic.fill_uninitialized_memory = False
 
 
 def data_parallel(module: torch.nn.Module, device: torch.device,

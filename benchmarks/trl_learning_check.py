@@ -34,13 +34,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 from training.trl_backend import learning_check  # noqa: E402
-from training.trl_backend.learning_check import LearningTask, grpo_cell, num, pct  # noqa: E402
-from training.trl_backend.synthetic import build_learning_llava, quadrant_pointing  # noqa: E402
+from training.trl_backend.learning_check import grpo_cell, num, pct  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TASK = LearningTask(write_rows=quadrant_pointing, build_model=build_learning_llava,
-                    config={"point_format": "tuple", "point_scale": "percent",
-                            "max_completion_length": 10, "log_every": 1000})
+TASK = learning_check.TASKS["vlm"]
 
 
 def run(args) -> dict:
@@ -64,7 +61,7 @@ def table(report: dict) -> str:
 
 
 def main() -> None:
-    args = learning_check.parser(__doc__.split("\n")[0], grpo_steps=200).parse_args()
+    args = learning_check.parser(__doc__.split("\n")[0], TASK).parse_args()
     torch.set_num_threads(args.threads)
     report = run(args)
     learning_check.report_and_save(report, table(report), ROOT / "benchmarks" / "results",

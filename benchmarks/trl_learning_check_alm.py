@@ -38,18 +38,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 from training.trl_backend import learning_check  # noqa: E402
-from training.trl_backend.learning_check import LearningTask, grpo_cell, num, pct  # noqa: E402
-from training.trl_backend.synthetic_audio import (  # noqa: E402
-    build_learning_qwen2_audio,
-    two_tone_rows,
-)
+from training.trl_backend.learning_check import grpo_cell, num, pct  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TASK = LearningTask(write_rows=two_tone_rows, build_model=build_learning_qwen2_audio,
-                    config={"family": "alm", "max_completion_length": 24, "log_every": 1000},
-                    media="audio", prefix="trl-learning-alm-",
-                    grpo_extra=lambda args: {"reward_weights": {
-                        "answer_format": args.format_weight}})
+TASK = learning_check.TASKS["alm"]
 
 
 def run(args) -> dict:
@@ -71,10 +63,7 @@ def table(report: dict) -> str:
 
 
 def main() -> None:
-    parser = learning_check.parser(__doc__.split("\n")[0], grpo_steps=100)
-    parser.add_argument("--format-weight", type=float, default=0.1,
-                        help="GRPO's answer_format weight (the family's default)")
-    args = parser.parse_args()
+    args = learning_check.parser(__doc__.split("\n")[0], TASK).parse_args()
     torch.set_num_threads(args.threads)
     report = run(args)
     learning_check.report_and_save(report, table(report), ROOT / "benchmarks" / "results",

@@ -136,6 +136,10 @@ def _dataset_is_usable(meta, questions):
     assert Path(row["audio"]).is_file() and row["regions_source"] == "manifest"
     assert set(json.loads(row["field_sources"])) >= {"audio", "prompt", "answer"}
     assert set(data["problem_type"]) == {"multiple choice", "numerical", "free-form"}
+    # every row has its curriculum bucket (separated / touching / overlapping sounds)
+    assert set(data["bucket"]) <= {"easy", "medium", "hard"}
+    assert sum(meta["curriculum_buckets"].values()) == questions
+    print("audio_qa_dataset buckets:", meta["curriculum_buckets"])
     # the reward scores each row's own answer as right (the option's text for choices)
     said = [f"<answer>{r['answer_text']}</answer>" for r in data]
     assert answer_correct(said, answer=data["answer"], answer_type=data["answer_type"],

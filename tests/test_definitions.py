@@ -35,7 +35,7 @@ EXPECTED_ASSETS = {
     "audio_qa_qc_verdicts": {"audio_qa_qc_tasks"},
     "sound_durations": {"sound_regions"},
     "audio_questions": {"sound_durations", "audio_clips"},
-    "audio_qa_dataset": {"audio_questions", "audio_clips"},
+    "audio_qa_dataset": {"audio_questions", "audio_clips", "sound_regions"},
     "video_segments": {"videos"},
     "video_descriptions": {"video_segments", "videos"},
     "video_questions": {"video_descriptions", "video_segments"},

@@ -33,7 +33,7 @@ MODULES = [
     "labeling.questions.templates", "labeling.questions.guards", "labeling.questions.choices",
     "labeling.questions.validate", "labeling.audio_qa.regions", "labeling.audio_qa.durations",
     "labeling.audio_qa.questions", "training.rewards.answers",
-    "labeling.audio_qa.chain", "labeling.audio_qa.dataset",
+    "labeling.audio_qa.chain", "labeling.audio_qa.dataset", "labeling.audio_qa.buckets",
 ]
 
 

@@ -23,10 +23,12 @@ from training.trl_backend.config import TrlConfig
 
 SHARED = ("max_steps", "batch_size", "grad_accum_steps", "learning_rate", "lr_scheduler",
           "warmup_steps", "seed", "save_every", "precision", "gradient_checkpointing",
-          "max_frames", "max_length", "point_format", "point_scale", "answer_style")
+          "max_frames", "max_length", "point_format", "point_scale", "answer_style",
+          "curriculum")
 GRPO_ONLY = ("num_generations", "loss_type", "beta", "epsilon", "epsilon_high",
              "scale_rewards", "reward_weights", "point_sigma", "max_completion_length",
-             "temperature", "entropy_stop_fraction", "temporal_bonus", "temporal_ratio")
+             "temperature", "entropy_stop_fraction", "collapse_patience", "temporal_bonus",
+             "temporal_ratio")
 GRPO_FIELDS = SHARED + GRPO_ONLY
 PREFERENCE_FIELDS = SHARED + ("dpo_beta", "mpo_loss_types", "mpo_loss_weights")
 

@@ -203,16 +203,28 @@ def region_rows(
     return rows, failures
 
 
-def duration_rows(regions: Iterable[Mapping[str, Any]]) -> list[Row]:
-    """Per clip and class of the used regions, its :class:`ClassStats`, its overlap with each
-    other class (JSON) and the clip's concurrency, for ``sound_durations``."""
+def used_regions(regions: Iterable[Mapping[str, Any]]) -> dict[str, list[SoundRegion]]:
+    """Per clip id, the ``sound_regions`` rows its questions use, as :class:`SoundRegion`.
+
+    >>> used_regions([{"clip_id": "c", "label": "dog", "start_s": 0.0, "end_s": 1.0,
+    ...                "source": "manifest", "score": None, "used": True},
+    ...               {"clip_id": "c", "label": "speech", "start_s": 0.0, "end_s": 1.0,
+    ...                "source": "model:vad", "score": 0.9, "used": False}])
+    {'c': [SoundRegion(label='dog', start_s=0.0, end_s=1.0, source='manifest', score=None)]}
+    """
     by_clip: dict[str, list[SoundRegion]] = {}
     for r in regions:
         if r["used"]:
             by_clip.setdefault(r["clip_id"], []).append(
                 SoundRegion(r["label"], r["start_s"], r["end_s"], r["source"], r["score"]))
+    return by_clip
+
+
+def duration_rows(regions: Iterable[Mapping[str, Any]]) -> list[Row]:
+    """Per clip and class of the used regions, its :class:`ClassStats`, its overlap with each
+    other class (JSON) and the clip's concurrency, for ``sound_durations``."""
     rows = []
-    for clip_id, clip_regions in by_clip.items():
+    for clip_id, clip_regions in used_regions(regions).items():
         t = timeline(clip_regions)
         overlaps: dict[str, dict[str, float]] = {}
         for (a, b), seconds in t.overlaps.items():

@@ -15,7 +15,11 @@ Columns (policy):
 * provenance: ``regions_source`` is where the regions the answer was computed from came
   from (``manifest``, ``human`` or ``model:<name>``), and ``field_sources`` (JSON) names the
   source of every field: the audio (the ingested file), the prompt (the template of its
-  kind), the answer (the timeline of those regions) and the options (the seeded draw).
+  kind), the answer (the timeline of those regions) and the options (the seeded draw);
+* ``bucket``: the curriculum bucket (``easy`` / ``medium`` / ``hard``: the sounds the
+  question is about are apart by a clear gap, touch, or overlap;
+  :mod:`labeling.audio_qa.buckets`), what ``curriculum: easy_to_hard`` orders by; None
+  when not given.
 
 Example:
     >>> q = {"question_id": "q1", "clip_id": "c1", "kind": "longest", "form": "choice",
@@ -24,9 +28,11 @@ Example:
     ...      "answer": "B", "answer_text": "speech", "answer_type": "choice", "value": None,
     ...      "tolerance": None, "options": ["music", "speech", "dog", "noise"],
     ...      "regions_source": "manifest", "seed": 0}
-    >>> row = dataset_row(q, audio="/d/a.ogg", duration_s=12.5)
+    >>> row = dataset_row(q, audio="/d/a.ogg", duration_s=12.5, bucket="hard")
     >>> row["prompt"][0]["role"], row["answer"], row["problem_type"], row["audio"]
     ('user', 'B', 'multiple choice', '/d/a.ogg')
+    >>> row["bucket"]
+    'hard'
     >>> row["prompt_text"].endswith("inside <answer> </answer> tags, with nothing after them.")
     True
     >>> json.loads(row["field_sources"])["answer"]
@@ -44,10 +50,17 @@ from labeling.questions.export import export_rows
 from labeling.questions.reasoning import with_reasoning_format
 
 PROBLEM_TYPES = {"choice": "multiple choice", "number": "numerical", "text": "free-form"}
+BUCKETS = ("easy", "medium", "hard")
+"""The curriculum buckets, easy first (``training.curriculum.ORDER``)."""
 
 
-def dataset_row(question: Mapping[str, Any], *, audio: str, duration_s: float) -> dict[str, Any]:
-    """The dataset row of one ``audio_questions`` row (see the columns above)."""
+def dataset_row(question: Mapping[str, Any], *, audio: str, duration_s: float,
+                bucket: str | None = None) -> dict[str, Any]:
+    """The dataset row of one ``audio_questions`` row (see the columns above); ``bucket``
+    from :func:`labeling.audio_qa.buckets.question_bucket`."""
+    if bucket is not None and bucket not in BUCKETS:
+        raise ValueError(f"question {question['question_id']}: bucket must be one of "
+                         f"{list(BUCKETS)} or None, got {bucket!r}")
     form = question["form"]
     sources = {
         "audio": "audio_clips.source_path",
@@ -70,6 +83,7 @@ def dataset_row(question: Mapping[str, Any], *, audio: str, duration_s: float) -
         "options": list(question["options"] or []), "tolerance": question["tolerance"],
         "regions_source": question["regions_source"],
         "field_sources": json.dumps({k: v for k, v in sources.items() if v}),
+        "bucket": bucket,
     }
 
 
@@ -89,4 +103,5 @@ def _features():
         "kind": text, "form": text, "subject": text, "answer": text, "answer_text": text,
         "answer_type": text, "problem_type": text, "options": List(text),
         "tolerance": Value("float64"), "regions_source": text, "field_sources": text,
+        "bucket": text,
     })

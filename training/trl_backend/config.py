@@ -116,8 +116,10 @@ class TrlConfig(JsonConfig, BaseModel):
     gradient_checkpointing: bool = _f(False, "Recompute activations in backward (TRL's default "
                                       "is on): saves GPU memory on real models, costs time.")
     curriculum: Curriculum = _f("none", "'easy_to_hard': read the rows easy first (their "
-                                "bucket; pointing rows by the target's size, large = easy), "
-                                "shuffled within each bucket by the seed; 'none': shuffled "
+                                "bucket: video rows the chain's, audio rows separated / "
+                                "touching / overlapping sounds; pointing rows by the "
+                                "target's size, large = easy), shuffled within each bucket "
+                                "by the seed; 'none': shuffled "
                                 "(training/trl_backend/curriculum.py).")
     max_frames: int = _f(8, "Video rows: at most this many context frames, evenly spaced.",
                          ge=1)

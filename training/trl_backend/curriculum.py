@@ -1,9 +1,10 @@
 """Easy → hard ordering of a TRL run's rows (SARI: an SFT warm-up and an easy-to-hard
 curriculum both matter).
 
-A row's bucket: its own ``bucket`` (the video chain's easy / medium / hard), else, for a
-pointing row, the target's share of the image (large objects easy, small ones hard), else
-``medium`` (:data:`training.curriculum.DEFAULT_BUCKET`). With ``curriculum: easy_to_hard``
+A row's bucket: its own ``bucket`` (the video chain's easy / medium / hard; the audio
+chain's separated / touching / overlapping sounds, :mod:`labeling.audio_qa.buckets`), else,
+for a pointing row, the target's share of the image (large objects easy, small ones hard),
+else ``medium`` (:data:`training.curriculum.DEFAULT_BUCKET`). With ``curriculum: easy_to_hard``
 the run's rows are ordered by bucket, shuffled within each by the run's seed, and the
 trainers read them in that order (SFT: a sequential sampler; GRPO: no dataset shuffle), so
 the first steps see easy rows and the last the hard ones; a run longer than one pass starts

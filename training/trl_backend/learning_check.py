@@ -2,9 +2,19 @@
 trained on a synthetic task (SFT, then GRPO from the SFT checkpoint), beside the same two stages
 trained blind, each evaluated on held-out rows with and without the media.
 
-`benchmarks/trl_learning_check.py` (vlm: pointing) and `benchmarks/trl_learning_check_alm.py`
-(alm: which tone is longer) each declare a :class:`LearningTask` and print their own table; the
-slow tests run the same `run`.
+:data:`TASKS` holds each family's :class:`LearningTask` (vlm: pointing at one red square among
+four positions; alm: which of two tones is longer). `benchmarks/trl_learning_check.py` and
+`benchmarks/trl_learning_check_alm.py` run :func:`run` on the backend alone and print their own
+table; `benchmarks/trl_loop_learning_check.py` writes the same data (:func:`write_data`) as
+the chains' datasets of two batches and trains with the same settings (:func:`stage_config`)
+through the loop's Dagster assets. The slow tests run the same code.
+
+Example:
+    >>> sorted(TASKS), TASKS["vlm"].grpo_steps, TASKS["alm"].grpo_steps
+    (['alm', 'vlm'], 200, 100)
+    >>> args = parser("check", TASKS["alm"]).parse_args(["--train", "8"])
+    >>> args.train, args.heldout, args.format_weight
+    (8, 64, 0.1)
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ from training.runtime.metrics_log import read_metrics
 from training.trl_backend.config import TrlConfig
 from training.trl_backend.data import read_rows
 from training.trl_backend.evaluate import evaluate_with_blind, load_model
+from training.trl_backend.synthetic import build_learning_llava, quadrant_pointing
+from training.trl_backend.synthetic_audio import build_learning_qwen2_audio, two_tone_rows
 from training.trl_backend.train import train
 
 
@@ -38,6 +50,9 @@ class LearningTask:
         media: the name of the media-trained runs' folders ("media", "audio").
         prefix: the temporary folder's prefix.
         grpo_extra: ``args`` -> GRPO-only TrlConfig fields (e.g. reward weights).
+        grpo_steps: the check's GRPO steps unless ``--grpo-steps`` says otherwise.
+        options: more command-line options, ``(flag, argparse keywords)`` each.
+        chance: the held-out metric of the best guess without the media (hit rate, accuracy).
     """
 
     write_rows: Callable[..., Path]
@@ -46,6 +61,30 @@ class LearningTask:
     media: str = "media"
     prefix: str = "trl-learning-"
     grpo_extra: Callable[[Any], dict[str, Any]] = field(default=lambda args: {})
+    grpo_steps: int = 200
+    options: tuple[tuple[str, dict[str, Any]], ...] = ()
+    chance: float = 0.25
+
+
+def _format_weight(args) -> dict[str, Any]:
+    return {"reward_weights": {"answer_format": args.format_weight}}
+
+
+#: Each family's check: vlm points at a red square (answers ``(x, y)`` in percent), alm says
+#: which of two tones is longer (the audio chain's think/answer format).
+TASKS: dict[str, LearningTask] = {
+    "vlm": LearningTask(write_rows=quadrant_pointing, build_model=build_learning_llava,
+                        config={"point_format": "tuple", "point_scale": "percent",
+                                "max_completion_length": 10, "log_every": 1000}),
+    "alm": LearningTask(write_rows=two_tone_rows, build_model=build_learning_qwen2_audio,
+                        config={"family": "alm", "max_completion_length": 24,
+                                "log_every": 1000},
+                        media="audio", prefix="trl-learning-alm-", grpo_extra=_format_weight,
+                        grpo_steps=100, chance=0.5,
+                        options=(("--format-weight", {
+                            "type": float, "default": 0.1,
+                            "help": "GRPO's answer_format weight (the family's default)"}),)),
+}
 
 
 def stage_config(task: LearningTask, objective: str, model: str, data: str, out: Path, args,
@@ -80,12 +119,20 @@ def evaluate_stage(model: str, rows, config: TrlConfig) -> dict:
             for name, r in result.items()}
 
 
+def write_data(task: LearningTask, args, folder: Callable[[str], Path]) -> dict[str, Path]:
+    """The check's rows: ``train`` (``args.train`` rows, seed ``args.seed``) and ``heldout``
+    (``args.heldout`` rows, seed ``args.seed + 1000``), each written by ``task.write_rows``
+    into ``folder(split)``; returns each split's JSONL."""
+    return {"train": task.write_rows(folder("train"), n=args.train, seed=args.seed),
+            "heldout": task.write_rows(folder("heldout"), n=args.heldout,
+                                       seed=args.seed + 1000)}
+
+
 def run(task: LearningTask, args) -> dict:
     """Start, after SFT, after GRPO, and the same two stages trained blind: each evaluated."""
     root = Path(args.out or tempfile.mkdtemp(prefix=task.prefix))
-    train_data = str(task.write_rows(root / "train", n=args.train, seed=args.seed))
-    heldout = read_rows(str(task.write_rows(root / "heldout", n=args.heldout,
-                                            seed=args.seed + 1000)))
+    data = write_data(task, args, lambda split: root / split)
+    train_data, heldout = str(data["train"]), read_rows(str(data["heldout"]))
     start = str(task.build_model(root / "start", seed=args.seed))
     stages, timings = {}, {}
     probe = stage_config(task, "grpo", start, train_data, root, args, blind=False)
@@ -127,11 +174,11 @@ def grpo_cell(stage: dict) -> str:
     return f"{num(stage.get('train_reward_first'))} -> {num(stage.get('train_reward_last'))}"
 
 
-def parser(description: str, grpo_steps: int) -> argparse.ArgumentParser:
-    """The options both checks take."""
+def parser(description: str, task: LearningTask) -> argparse.ArgumentParser:
+    """The options every check takes, with ``task``'s GRPO steps and own options."""
     out = argparse.ArgumentParser(description=description)
     out.add_argument("--sft-steps", type=int, default=60)
-    out.add_argument("--grpo-steps", type=int, default=grpo_steps)
+    out.add_argument("--grpo-steps", type=int, default=task.grpo_steps)
     out.add_argument("--sft-lr", type=float, default=3e-3)
     out.add_argument("--grpo-lr", type=float, default=1e-3)
     out.add_argument("--generations", type=int, default=4)
@@ -140,6 +187,8 @@ def parser(description: str, grpo_steps: int) -> argparse.ArgumentParser:
     out.add_argument("--seed", type=int, default=0)
     out.add_argument("--threads", type=int, default=1)
     out.add_argument("--out", default=None)
+    for flag, options in task.options:
+        out.add_argument(flag, **options)
     return out
 
 

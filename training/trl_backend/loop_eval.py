@@ -54,8 +54,14 @@ def summary(result: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 def buckets(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``{"task/bucket": {"n", "accuracy"}}`` of every task that reports curriculum buckets
-    (pointing: by target size; video: by the chain's bucket), and the audio questions' types
-    (``audio_qa/type:…``) where their rows carry no bucket."""
+    (pointing: by target size; video: by the chain's bucket; audio questions: separated,
+    touching or overlapping sounds), and the audio questions' types too (``audio_qa/type:…``).
+
+    >>> cell = {"n": 2, "accuracy": 0.5}
+    >>> sorted(buckets({"accuracy": 0.5, "by_bucket": {"hard": cell},
+    ...                 "by_problem_type": {"numerical": cell}}))
+    ['audio_qa/hard', 'audio_qa/type:numerical']
+    """
     out: dict[str, dict[str, Any]] = {}
     sections = {task: result[task] for task in TASK_METRICS if isinstance(result.get(task),
                                                                           Mapping)}
@@ -64,7 +70,7 @@ def buckets(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for task, section in sections.items():
         for bucket, cell in (section.get("by_bucket") or {}).items():
             out[f"{task}/{bucket}"] = dict(cell)
-        if task == "audio_qa" and not section.get("by_bucket"):
+        if task == "audio_qa":
             for kind, cell in (section.get("by_problem_type") or {}).items():
                 out[f"{task}/type:{kind}"] = dict(cell)
     return out

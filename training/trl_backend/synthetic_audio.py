@@ -9,8 +9,9 @@ learning check.
 * :func:`two_tone_rows` writes the learning check's task: a low tone, a pause, a high tone, of
   lengths that differ by at least the chain's margin; "Which sound is longer?" with options
   A (the first) and B (the second), right letters balanced. The durations come from the
-  chain's :func:`~labeling.audio_qa.durations.timeline`; without the clip the best guess is
-  right half the time.
+  chain's :func:`~labeling.audio_qa.durations.timeline`, the curriculum bucket from its
+  :func:`~labeling.audio_qa.buckets.question_bucket` (a 0.15-0.3 s pause: easy from 0.2 s,
+  else medium); without the clip the best guess is right half the time.
 * :func:`build_learning_qwen2_audio` builds a Qwen2-Audio small enough for CPU: a 1-layer,
   32-wide audio encoder over a 3 s window (300 log-mel frames, 75 audio tokens at most) and a
   2-layer, 64-wide Qwen2 whose byte-level BPE was trained on the task's text.
@@ -63,7 +64,14 @@ def chain_audio_questions(folder: str | Path, *, clips: int = 3, seed: int = 0,
                           seconds: float = 4.0) -> Path:
     """Tone clips with manifest regions, through the audio chain to ``audio_qa.jsonl``
     (every kind and both forms; returns its path)."""
-    from labeling.audio_qa.chain import duration_rows, question_rows, region_rows, timelines_of
+    from labeling.audio_qa.buckets import question_buckets
+    from labeling.audio_qa.chain import (
+        duration_rows,
+        question_rows,
+        region_rows,
+        timelines_of,
+        used_regions,
+    )
     from labeling.audio_qa.dataset import dataset_row, export_dataset
 
     folder = Path(folder).resolve()
@@ -83,14 +91,16 @@ def chain_audio_questions(folder: str | Path, *, clips: int = 3, seed: int = 0,
     questions, _ = question_rows(chain_clips, timelines_of(duration_rows(regions)),
                                  vocabulary=["bird", "music"], seed=seed)
     by_clip = {c["clip_id"]: c for c in chain_clips}
-    rows = [dataset_row(q, audio=by_clip[q["clip_id"]]["source_path"], duration_s=seconds)
-            for q in questions]
+    buckets = question_buckets(questions, used_regions(regions))
+    rows = [dataset_row(q, audio=by_clip[q["clip_id"]]["source_path"], duration_s=seconds,
+                        bucket=bucket) for q, bucket in zip(questions, buckets, strict=True)]
     return export_dataset(rows, folder)["jsonl"]
 
 
 def two_tone_rows(folder: str | Path, *, n: int, seed: int = 0) -> Path:
     """``n`` two-tone clips and their "which is longer" rows (see the module docstring) as
     the chain's dataset rows; returns the ``audio_qa.jsonl`` path."""
+    from labeling.audio_qa.buckets import question_bucket
     from labeling.audio_qa.dataset import dataset_row, export_dataset
     from labeling.audio_qa.durations import timeline
     from labeling.audio_qa.regions import SoundRegion
@@ -122,7 +132,8 @@ def two_tone_rows(folder: str | Path, *, n: int, seed: int = 0) -> Path:
                     "answer": letter, "answer_text": OPTIONS["AB".index(letter)],
                     "answer_type": "choice", "value": None, "tolerance": None,
                     "options": list(OPTIONS), "regions_source": "manifest", "seed": seed}
-        rows.append(dataset_row(question, audio=str(path), duration_s=WINDOW_S))
+        rows.append(dataset_row(question, audio=str(path), duration_s=WINDOW_S,
+                                bucket=question_bucket(spans)))
     return export_dataset(rows, folder)["jsonl"]
 
 

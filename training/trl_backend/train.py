@@ -77,7 +77,10 @@ def train(config: TrlConfig, *, log: Log | None = None) -> TrlResult:
     if resume is None and trainer.is_world_process_zero():
         out.mkdir(parents=True, exist_ok=True)
         config.to_json(out / "config.json")
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with warnings.catch_warnings():  # TRL 1.16 asks transformers 5 by the deprecated name
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
+                                FutureWarning)
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     checkpoint = last_checkpoint(out)
     if checkpoint is None:
         if callback.stopped:

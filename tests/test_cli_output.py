@@ -70,7 +70,7 @@ def test_training_steps_are_one_line_with_total_and_eta():
     clock.now = 220.0
     reporter.log({"step": 70, "loss": 0.3})
     assert context.log.lines == [
-        "step 10/70  loss 0.8508  kl 0.145  entropy 1.525  ETA 10:00",  # 10 s a step so far
+        "step 10/70  loss 0.8508  kl 0.145  entropy 1.525  ETA 00:30",  # one step's time
         "step 20/70  loss 0.8  reward 0.41  ETA 01:40",
         "step 70/70  loss 0.3"]
 

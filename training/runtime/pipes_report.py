@@ -50,25 +50,26 @@ class PipesReporter(Reporter):
         self.context = context
         self.clock = clock
         self.total = _int_or_none(context.extras.get("max_steps"))
-        self.first: tuple[int, float] = (0, clock())  # (step, time) the pace is counted from
+        self.first: tuple[int, float] | None = None  # (step, time) of the first report
 
     def log(self, metrics: Mapping[str, Any]) -> None:
-        eta = self._eta(_int_or_none(metrics.get("step")))
+        eta = self._eta(_int_or_none(metrics.get("step")), metrics.get("step_time_s"))
         self.context.log.info(progress_line(metrics, self.total, eta))
 
-    def _eta(self, step: int | None) -> float | None:
-        """Seconds left at the pace since the first report; at the first, the pace since the
-        run began (loading the model included: an ETA on the safe side; one step's own time
-        can be far off the mean on a shared box). None without a step or a total."""
-        if step is None or not self.total:
+    def _eta(self, step: int | None, step_time: Any) -> float | None:
+        """Seconds left at the pace since the first report (before a second one: the
+        step's own time); None without a step or a total."""
+        if step is None:
             return None
         now = self.clock()
-        start_step, start = self.first
-        if step <= start_step:
+        if self.first is None:
+            self.first, per_step = (step, now), step_time
+        elif step > self.first[0]:
+            per_step = (now - self.first[1]) / (step - self.first[0])
+        else:
+            per_step = None
+        if not self.total or not isinstance(per_step, int | float):
             return None
-        per_step = (now - start) / (step - start_step)
-        if start_step == 0:
-            self.first = (step, now)
         return max(self.total - step, 0) * per_step
 
     def message(self, text: str) -> None:

@@ -273,7 +273,7 @@ def job(job_name: str, batch: str | None, loop: str | None, config_file: Path | 
               default="speech", show_default=True, help="speech: Whisper (speech_loop / "
               "speech_rl_loop); image, video or vision (both): the vlm_loop on the pointing "
               "and/or video question datasets; audio-qa: the alm_loop on the audio questions "
-              "datasets (SFT, then GRPO, through TRL).")
+              "datasets (SFT, then DPO/MPO where verdicts give pairs and GRPO, through TRL).")
 def run(train: str, eval_: str, guard: str, objective: str, start_from: str | None,
         config_file: Path | None, relabel: bool, resume: str | None, task: str) -> None:
     """Run a loop: label the batches that need it, then train, evaluate, promote."""
@@ -288,7 +288,7 @@ def run(train: str, eval_: str, guard: str, objective: str, start_from: str | No
         clash = [flag for flag, value in speech_only.items() if value]
         if clash:
             raise click.ClickException(f"{', '.join(clash)} apply to --task speech; the "
-                                       f"{task} loop trains SFT then GRPO.")
+                                       f"{task} loop trains SFT, DPO/MPO and GRPO.")
         return run_task_loop(task, _split(train), _split(eval_), config_file, relabel,
                              _instance, _run_job)
 

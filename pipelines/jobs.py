@@ -115,14 +115,16 @@ video_qc_pull_job = define_asset_job(
 vlm_loop_job = define_asset_job(
     "vlm_loop", AssetSelection.groups("vlm_loop"), partitions_def=loops,
     description="One vision-language loop (a loop partition) on the image pointing and video "
-    "question datasets: training set, cold-start SFT, GRPO with verifiable rewards (TRL), "
-    "evaluation with and without the media against the vlm champion, promotion.",
+    "question datasets: training set, cold-start SFT, DPO/MPO on the pairs people's verdicts "
+    "give, GRPO with verifiable rewards (TRL), evaluation with and without the media against "
+    "the vlm champion, promotion.",
 )
 alm_loop_job = define_asset_job(
     "alm_loop", AssetSelection.groups("alm_loop"), partitions_def=loops,
     description="One audio-language loop (a loop partition) on the audio questions datasets: "
-    "training set, cold-start SFT, GRPO with verifiable rewards (TRL), evaluation with and "
-    "without the audio against the alm champion, promotion.",
+    "training set, cold-start SFT, DPO/MPO where pairs are asked for (pairs_from: verified), "
+    "GRPO with verifiable rewards (TRL), evaluation with and without the audio against the "
+    "alm champion, promotion.",
 )
 JOBS = [ingest_job, speech_labeling_job, speech_eval_job, preferences_job, speech_data_job,
         speech_loop_job, speech_rl_loop_job, qc_push_job, qc_pull_job, image_labeling_job,

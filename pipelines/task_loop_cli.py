@@ -4,8 +4,9 @@
    labeling run (`image_labeling`, `video_qa_labeling`, `audio_qa_labeling`);
 2. a new loop partition of the family (``vlm-<UTC time>-<4 hex>``) is registered, with its job
    and run config kept beside its outputs (`rlfoundry run --resume LOOP` picks it up), and
-   one `vlm_loop` / `alm_loop` run trains SFT then GRPO, evaluates every model with and
-   without the media, and promotes through the blocking gate.
+   one `vlm_loop` / `alm_loop` run trains SFT, then DPO/MPO (where verdicts give pairs) and
+   GRPO, evaluates every model with and without the media, and promotes through the
+   blocking gate. A starting model that cannot load here stops it in one line first.
 
 Exit codes as for the speech loop: 0 promoted, 3 evaluated but not promoted, 1 otherwise.
 """
@@ -64,12 +65,35 @@ def run_task_loop(task: str, train: list[str], evals: list[str], config_file: Pa
                                    "labeling: see the labeling runs above.")
     job = spec.loop_job("grpo")
     config = _run_config(base, spec, train, evals, tasks)
+    _check_start_model(spec, config, warehouse)
     loop = new_loop(instance, spec.family)
     warehouse.write_output(LOOP_RECORD, loop, {"job": job, "objective": "grpo",
                                                "run_config": config, "task": task})
     click.echo(f"\n### {job} ({task}), loop {loop}: train on {train}, evaluate on {evals}"
                f"\n(if it is interrupted: `rlfoundry run --resume {loop}`)")
     run_and_report(warehouse, spec, run_job, job, loop, config)
+
+
+def _check_start_model(spec, config: dict, warehouse) -> None:
+    """One line, before a loop partition is made, when the SFT stage's starting model (the
+    family's champion, else the hub's default) cannot load here."""
+    from assets.loop.models import base_model
+    from assets.loop.specs import ROLE
+    from resources.model_hub import ModelHub, ModelUnavailable, check_available
+    from resources.registry import ModelRegistry
+
+    stage = config.get("ops", {}).get(spec.models["sft"], {}).get("config", {})
+    name = stage.get("base_model", "promoted")
+    if name == "sft":
+        return
+    start = base_model(name, spec, "", warehouse, ModelRegistry(), ModelHub())
+    try:
+        check_available(start, ROLE[spec.family])
+    except ModelUnavailable as exc:
+        role = ROLE[spec.family]
+        raise click.ClickException(
+            f"{exc} A dry run on tiny random weights: `.venv/bin/python -c \"from models.tiny "
+            f"import BUILDERS; BUILDERS['{role}']('DIR')\"`, then point it at DIR.") from None
 
 
 def run_and_report(warehouse, spec, run_job: Callable, job: str, loop: str, config: dict,
@@ -85,6 +109,8 @@ def run_and_report(warehouse, spec, run_job: Callable, job: str, loop: str, conf
 
 def print_outcome(evaluation: dict) -> None:
     click.echo("\n" + evaluation["table"])
+    for asset_name, why in (evaluation.get("not_trained") or {}).items():
+        click.echo(f"(not in the table: {asset_name} trained nothing: {why})")
     decision = evaluation["decision"]
     for guard in decision.get("guards", []):
         click.echo(("  ok  " if guard["passed"] else "  LOSES  ") + guard["reason"])

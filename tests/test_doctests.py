@@ -19,7 +19,7 @@ MODULES = [
     "training.monitors", "training.curriculum", "training.eval.promotion",
     "training.data.training_set", "training.data.preference_data", "resources.training_runs",
     "pipelines.partitions", "assets.speech.loop_config", "pipelines.inbox", "training.tasks",
-    "pipelines.export_cli",
+    "pipelines.export_cli", "assets.loop.preference",
     "training.eval.gate", "training.eval.selection",
     "training.config", "training.whisper.data", "training.runtime.curves", "pipelines.models_cli",
     "training.eval.cache", "training.eval.text_table", "models.roles", "models.loading",

@@ -115,9 +115,11 @@ def test_vlm_loop_trains_sft_then_grpo_evaluates_blind_too_and_promotes(
     # the one point a person said no to is the one preference pair (questions nobody
     # reviewed give none): MPO from the SFT model trains on it
     preference = _meta(result, "vlm_preference_model")
-    assert preference["pairs"] == 1 and preference["pair_sources"] == {
-        "human_rejected_point": 1}
-    assert preference["rows_without_pair"] == {"no_human_verdict": 5, "not_multiple_choice": 2}
+    assert preference["pairs"] == 1
+    assert preference["pair_sources"] == "1 against a point people said no to"
+    assert preference["rows_without_pair"] == ("5 without a human verdict, "
+                                               "2 not multiple choice")
+    assert list(preference)[:3] == ["pairs", "pair_sources", "rows_without_pair"]
     assert preference["base_model"] == warehouse.read_output("vlm_sft_model",
                                                              "vlm-l1")["checkpoint"]
     sft, grpo = _meta(result, "vlm_sft_model"), _meta(result, "vlm_grpo_model")
@@ -153,6 +155,29 @@ def test_vlm_loop_trains_sft_then_grpo_evaluates_blind_too_and_promotes(
     assert registry.champion("vlm")["model_id"] == promoted["model_id"]
 
 
+def test_a_preference_stage_without_pairs_trains_nothing_and_says_why(vlm_env, warehouse,
+                                                                     capsys):
+    from pipelines.task_loop_cli import print_outcome
+
+    instance, resources = vlm_env
+    assets, _ = _assets(VISION)
+    stages = [a for a in assets if a.key.path[-1] in ("vlm_training_set",
+                                                      "vlm_preference_model")]
+    result = materialize(stages, instance=instance, resources=resources,
+                         partition_key="vlm-l1", run_config={"ops": {"vlm_training_set": {
+                             "config": {"tasks": ["video_qa"]}}}})  # nobody reviewed them
+    preference = _meta(result, "vlm_preference_model")
+    assert preference["pairs"] == 0 and list(preference)[0] == "skipped"
+    assert "nothing trained" in preference["skipped"]
+    assert "image_qc_verdicts" in preference["skipped"] and "pairs_file" not in preference
+    assert "checkpoint" not in warehouse.read_output("vlm_preference_model", "vlm-l1")
+    print_outcome({"table": "| model |", "not_trained": {"vlm_preference_model": "no pair"},
+                   "decision": {"selection": "sft", "passed": True, "reason": "better"},
+                   "models": {"candidate": {"model_id": "sft-vlm-l1"}}})
+    assert "(not in the table: vlm_preference_model trained nothing: no pair)" in \
+        capsys.readouterr().out
+
+
 def test_a_vlm_loop_without_datasets_says_which_job_labels_them(vlm_env, warehouse, tmp_path):
     instance, resources = vlm_env
     warehouse.register_batch("empty", tmp_path, role="train")
@@ -184,7 +209,7 @@ def test_alm_loop_trains_and_promotes_in_its_own_family(warehouse, registry, tmp
     # no person reviews audio questions: pairs only when the chain's verification is asked for
     preference = _meta(result, "alm_preference_model")
     assert preference["pairs"] > 0
-    assert set(preference["pair_sources"]) == {"verified_distractor"}
+    assert preference["pair_sources"].endswith("against a verified distractor")
     evaluation = _meta(result, "alm_eval")
     assert "| dpo |" in evaluation["table"]
     assert "audio_qa" in evaluation["table"] and "audio_qa/" in evaluation["by_bucket"]
@@ -225,3 +250,23 @@ def test_run_task_refuses_speech_only_flags_in_one_line(tmp_path, monkeypatch):
     assert result.exit_code != 0
     assert "--guard apply to --task speech" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_starting_model_that_cannot_load_offline_stops_the_loop_in_one_line(
+        warehouse, tmp_path, monkeypatch):
+    import click
+
+    from pipelines.task_loop_cli import _check_start_model
+
+    monkeypatch.setenv("RLFOUNDRY_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("RLFOUNDRY_AUDIO_LM_MODEL", raising=False)
+    with pytest.raises(click.ClickException) as caught:  # the hub default, not cached here
+        _check_start_model(AUDIO_QA, {"ops": {}}, warehouse)
+    message = caught.value.message
+    assert "Qwen/Qwen2-Audio-7B-Instruct" in message and "$RLFOUNDRY_AUDIO_LM_MODEL" in message
+    assert "BUILDERS['audio_lm']" in message and "\n" not in message
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    _check_start_model(AUDIO_QA, {"ops": {"alm_sft_model": {"config": {
+        "base_model": str(tiny)}}}}, warehouse)  # a local folder passes

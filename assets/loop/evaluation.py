@@ -63,7 +63,7 @@ def build_evaluation(spec: TaskSpec) -> tuple[list, list]:
 
         loop = context.partition_key
         snap = warehouse.read_output(spec.training_set, loop)
-        models, trained = _contenders(spec, loop, warehouse, model_registry, model_hub)
+        models, trained, idle = _contenders(spec, loop, warehouse, model_registry, model_hub)
         settings = _eval_settings(warehouse, spec, loop, snap)
         rows = read_rows([snap["eval_data"]])
         scored = {}
@@ -89,7 +89,7 @@ def build_evaluation(spec: TaskSpec) -> tuple[list, list]:
                                   incumbent=models["incumbent"]["model_id"],
                                   incumbent_score=scored["incumbent"]["score"] or 0.0)
         warehouse.write_output(name, loop, {
-            "decision": decision, "table": table, "report": str(report),
+            "decision": decision, "table": table, "report": str(report), "not_trained": idle,
             "models": {"candidate": candidate, "incumbent": models["incumbent"]}})
         return MaterializeResult(metadata={
             "candidate": MetadataValue.text(f"{decision['candidate']} "
@@ -100,6 +100,9 @@ def build_evaluation(spec: TaskSpec) -> tuple[list, list]:
             "score": round(decision["candidate_score"] or 0.0, 4),
             "incumbent_score": round(decision["incumbent_score"] or 0.0, 4),
             "table": MetadataValue.md(table),
+            **({"not_trained": MetadataValue.md("\n".join(f"- {a}: {why}"
+                                                          for a, why in idle.items()))}
+               if idle else {}),
             "by_bucket": MetadataValue.md(loop_eval.bucket_table(scored)),
             "by_task": png_markdown(png, "metric per task, media and blind"),
             "eval_rows": len(rows),
@@ -132,21 +135,22 @@ def build_evaluation(spec: TaskSpec) -> tuple[list, list]:
 
 
 def _contenders(spec: TaskSpec, loop: str, warehouse: Warehouse, registry: ModelRegistry,
-                model_hub: ModelHub) -> tuple[dict[str, dict], list[str]]:
-    """{label: {model_id, checkpoint}} of the incumbent and the loop's trained models, and
-    the labels that compete."""
+                model_hub: ModelHub) -> tuple[dict[str, dict], list[str], dict[str, str]]:
+    """{label: {model_id, checkpoint}} of the incumbent and the loop's trained models, the
+    labels that compete, and {asset: why} of the stages that trained nothing."""
     champion = registry.champion(spec.family)
     incumbent = ({"model_id": champion["model_id"], "checkpoint": champion["checkpoint"]}
                  if champion else
                  {"model_id": "baseline",
                   "checkpoint": base_model("", spec, loop, warehouse, registry, model_hub)})
-    models, trained = {"incumbent": incumbent}, []
+    models, trained, idle = {"incumbent": incumbent}, [], {}
     for stage, asset_name in spec.models.items():
         try:
             output = warehouse.read_output(asset_name, loop)
         except FileNotFoundError:
             continue
         if "checkpoint" not in output:  # a stage that trained nothing (no pairs)
+            idle[asset_name] = output.get("skipped", "trained nothing")
             continue
         label = (output.get("config") or {}).get("objective") or stage
         models[label] = {"model_id": output["model_id"], "checkpoint": output["checkpoint"]}
@@ -154,7 +158,7 @@ def _contenders(spec: TaskSpec, loop: str, warehouse: Warehouse, registry: Model
     if not trained:
         raise Failure(f"Loop {loop!r} has no trained model: materialize "
                       f"{' or '.join(spec.models.values())} for it first.")
-    return models, trained
+    return models, trained, idle
 
 
 def _eval_settings(warehouse: Warehouse, spec: TaskSpec, loop: str, snap: dict) -> TrlConfig:

@@ -10,7 +10,14 @@ the checkpoint in the family's registered model (`train_and_record`).
 
 import sys
 
-from dagster import AssetExecutionContext, AssetsDefinition, Config, MaterializeResult, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    Config,
+    Failure,
+    MaterializeResult,
+    asset,
+)
 
 import assets.training_run
 import sql
@@ -21,7 +28,7 @@ from assets.loop.specs import ROLE
 from assets.stage_config import settings_of
 from assets.training_run import train_and_record
 from pipelines.partitions import loops
-from resources.model_hub import ModelHub, resolve_path_or_id
+from resources.model_hub import ModelHub, ModelUnavailable, check_available, resolve_path_or_id
 from resources.registry import ModelRegistry
 from resources.training_launcher import TrainingLauncher
 from resources.warehouse import Warehouse
@@ -64,6 +71,10 @@ def run_stage(context: AssetExecutionContext, spec: TaskSpec, objective: str, co
     loop = context.partition_key
     snap = warehouse.read_output(spec.training_set, loop)
     base = base_model(config.base_model, spec, loop, warehouse, registry, model_hub)
+    try:  # a hub id that cannot load here fails in one line, before anything is launched
+        check_available(base, ROLE[spec.family])
+    except ModelUnavailable as exc:
+        raise Failure(f"Training not launched: {exc}") from None
     train_config = {**settings_of(config, TrlConfig), "backend": "trl", "family": spec.family,
                     "objective": objective, "model": base, "data": data or snap["train_data"]}
     return train_and_record(context, warehouse, registry, launcher, stage=objective, base=base,

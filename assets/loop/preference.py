@@ -29,6 +29,18 @@ from training.trl_backend.data import read_rows
 from training.trl_backend.pairs import build_pairs
 
 POINT_VERDICTS_SQL = "queries/point_verdicts_for_batch"
+REASONS = {"no_human_verdict": "without a human verdict", "not_multiple_choice":
+           "not multiple choice", "contested_by_people": "whose verified point people rejected",
+           "mirror_inside_a_mask": "whose mirrored point lands in a mask",
+           "no_distractor": "without a distractor",
+           "human_rejected_point": "against a point people said no to",
+           "human_accepted_question": "from questions people accepted",
+           "verified_distractor": "against a verified distractor",
+           "verified_mirror_point": "against a mirrored point"}
+HINTS = {"vlm": "Pull people's verdicts (image_qc_verdicts: points they said no to; "
+                "video_qc_verdicts: questions they accepted), or set pairs_from: verified.",
+         "alm": "Nobody reviews audio questions: set pairs_from: verified to train on the "
+                "chain's verified answers against their distractors."}
 
 
 def build_preference(spec: TaskSpec) -> AssetsDefinition:
@@ -54,24 +66,34 @@ def build_preference(spec: TaskSpec) -> AssetsDefinition:
         path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
         sources = dict(Counter(p["pair_source"] for p in pairs))
         about = {"pairs": MetadataValue.int(len(pairs)),
-                 "pair_sources": MetadataValue.json(sources),
-                 "rows_without_pair": MetadataValue.json(skipped),
-                 "pairs_file": MetadataValue.path(str(path))}
+                 "pair_sources": MetadataValue.text(counted(sources) or "none"),
+                 "rows_without_pair": MetadataValue.text(counted(skipped) or "none"),
+                 "objective": MetadataValue.text(config.objective),
+                 "pairs_from": MetadataValue.text(config.pairs_from)}
         if not pairs:
-            why = (f"no preference pair in the training rows (pairs_from={config.pairs_from}; "
-                   f"rows without one: {skipped}); nothing trained. Pull human verdicts "
-                   "(image_qc_verdicts, video_qc_verdicts) or set pairs_from: verified.")
+            why = (f"no preference pair in the training rows (pairs_from: {config.pairs_from}; "
+                   f"{counted(skipped)}): nothing trained. {HINTS[spec.family]}")
             context.log.info(why)
             warehouse.write_output(spec.models["preference"], loop,
                                    {"skipped": why, "pairs": 0})
-            return MaterializeResult(metadata={**about, "skipped": MetadataValue.text(why)})
-        context.log.info(f"{len(pairs)} preference pairs ({sources}); {config.objective} "
-                         "from the SFT model")
+            return MaterializeResult(metadata={"skipped": MetadataValue.text(why), **about})
+        context.log.info(f"{len(pairs)} preference pairs ({counted(sources)}); "
+                         f"{config.objective} from the SFT model")
         result = run_stage(context, spec, config.objective, config, warehouse, model_hub,
                            training_launcher, model_registry, data=str(path))
-        return MaterializeResult(metadata={**(result.metadata or {}), **about})
+        about["pairs_file"] = MetadataValue.path(str(path))
+        return MaterializeResult(metadata={**about, **(result.metadata or {})})
 
     return _preference
+
+
+def counted(counts: dict[str, int]) -> str:
+    """Counts by reason as words.
+
+    >>> counted({"no_human_verdict": 17, "not_multiple_choice": 23})
+    '17 without a human verdict, 23 not multiple choice'
+    """
+    return ", ".join(f"{n} {REASONS.get(k, k.replace('_', ' '))}" for k, n in counts.items())
 
 
 def _rejected_points(warehouse: Warehouse, batches: list[str]) -> dict[tuple[str, str], list]:

@@ -28,6 +28,27 @@ from training.runtime.pipes_report import fail, open_reporter, record_error
 from training.trl_backend.config import TrlConfig
 from training.trl_backend.data import DataError
 
+#: what torchrun sets for its workers; with one worker accelerate reads them as a distributed
+#: run and wraps the model in DDP (on CPU: a find_unused_parameters traversal every step and
+#: two warnings per run)
+TORCHRUN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK",
+                "GROUP_WORLD_SIZE", "ROLE_RANK", "ROLE_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR",
+                "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT",
+                "TORCHELASTIC_MAX_RESTARTS", "TORCHELASTIC_USE_AGENT_STORE")
+
+
+def not_distributed_alone() -> None:
+    """A run of one process (``torchrun --nproc-per-node 1``, the launcher's default) trains
+    as a plain process: torchrun's worker variables are dropped.
+
+    >>> os.environ.update(WORLD_SIZE="1", LOCAL_RANK="0"); not_distributed_alone()
+    >>> "LOCAL_RANK" in os.environ
+    False
+    """
+    if os.environ.get("WORLD_SIZE") == "1":
+        for name in TORCHRUN_ENV:
+            os.environ.pop(name, None)
+
 
 def main(argv: list[str] | None = None) -> int:
     try:
@@ -44,6 +65,7 @@ def _main(argv: list[str]) -> int:
         config = TrlConfig.from_json(argv[0])
     except ConfigError as exc:
         fail(f"{argv[0]}: {exc}")
+    not_distributed_alone()
     from training.trl_backend.train import TrainingStopped, train  # heavy: after the config
 
     rank = int(os.environ.get("RANK", "0"))

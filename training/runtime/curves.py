@@ -40,6 +40,8 @@ def curve_panels(rows: list[dict]) -> list[tuple[str, str]]:
 def curves_figure(metrics_path: str | Path) -> Any:
     """The figure :func:`plot_curves` saves: `curve_panels` in rows of `COLUMNS`, at most
     880 px wide (:mod:`training.eval.figures`), so the Dagster UI shows every panel."""
+    from matplotlib.ticker import MaxNLocator
+
     from training.eval import figures
 
     rows = [r for r in read_metrics(metrics_path) if "step" in r]
@@ -62,6 +64,7 @@ def curves_figure(metrics_path: str | Path) -> Any:
                 ax.plot(*zip(*points, strict=True), marker="." if len(points) < 30 else None)
         ax.set_title(textwrap.fill(title, 40), fontsize=9)
         ax.set_xlabel("step", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps: no 1.2, 1.4, ...
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     return fig

@@ -173,15 +173,18 @@ def plot(models: Mapping[str, Mapping[str, Any]], path) -> Any:
     for ax, task in zip(axes[0], tasks, strict=True):
         labels = list(models)
         xs = range(len(labels))
-        ax.bar([x - 0.2 for x in xs], [models[m]["tasks"].get(task) or 0 for m in labels],
-               0.4, label="media")
-        ax.bar([x + 0.2 for x in xs], [models[m]["blind_tasks"].get(task) or 0 for m in labels],
-               0.4, label="blind", hatch="//", alpha=0.6)
+        media = ax.bar([x - 0.2 for x in xs],
+                       [models[m]["tasks"].get(task) or 0 for m in labels], 0.4, label="media")
+        blind = ax.bar([x + 0.2 for x in xs],
+                       [models[m]["blind_tasks"].get(task) or 0 for m in labels], 0.4,
+                       label="blind", hatch="//", alpha=0.6)
+        for bars in (media, blind):  # a value on every bar: 0 is not a missing bar
+            ax.bar_label(bars, fmt="%.2f", fontsize=7)
         ax.set_xticks(list(xs), labels, rotation=20, fontsize=8)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.1)  # room for the value over a bar at 1
         ax.set_title(f"{task} {TASK_METRICS[task]}", fontsize=9)
     axes[0][0].legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -124,6 +124,7 @@ def test_vlm_loop_trains_sft_then_grpo_evaluates_blind_too_and_promotes(
                                                              "vlm-l1")["checkpoint"]
     sft, grpo = _meta(result, "vlm_sft_model"), _meta(result, "vlm_grpo_model")
     assert "data:image/png;base64," in sft["curves"]
+    assert sft["weights"] == grpo["weights"] == preference["weights"] == "random-tiny"
     # GRPO starts from this loop's SFT checkpoint, which is also its KL reference
     assert grpo["base_model"] == warehouse.read_output("vlm_sft_model", "vlm-l1")["checkpoint"]
     evaluation = _meta(result, "vlm_eval")

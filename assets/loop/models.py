@@ -9,6 +9,7 @@ the checkpoint in the family's registered model (`train_and_record`).
 
 
 import sys
+from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -16,12 +17,14 @@ from dagster import (
     Config,
     Failure,
     MaterializeResult,
+    MetadataValue,
     asset,
 )
 
 import assets.training_run
 import sql
 import training.trl_backend
+from assets.image.common import PRETRAINED, RANDOM_TINY, TINY_PARAMETERS
 from assets.loop import config as stage_configs
 from assets.loop.config import GrpoStageConfig, SftStageConfig
 from assets.loop.specs import ROLE
@@ -75,11 +78,36 @@ def run_stage(context: AssetExecutionContext, spec: TaskSpec, objective: str, co
         check_available(base, ROLE[spec.family])
     except ModelUnavailable as exc:
         raise Failure(f"Training not launched: {exc}") from None
+    weights = weights_of(base)
+    if weights == RANDOM_TINY:
+        context.log.warning(f"RANDOM TINY WEIGHTS: the starting model {base} is a tiny build "
+                            f"(under {TINY_PARAMETERS:,} parameters); what it learns is for "
+                            "tests and demos only.")
     train_config = {**settings_of(config, TrlConfig), "backend": "trl", "family": spec.family,
                     "objective": objective, "model": base, "data": data or snap["train_data"]}
-    return train_and_record(context, warehouse, registry, launcher, stage=objective, base=base,
-                            snap=snap, train_config=train_config,
-                            validate=TrlConfig.from_dict)
+    result = train_and_record(context, warehouse, registry, launcher, stage=objective,
+                              base=base, snap=snap, train_config=train_config,
+                              validate=TrlConfig.from_dict)
+    return MaterializeResult(metadata={"weights": MetadataValue.text(weights),
+                                       **(result.metadata or {})})
+
+
+def weights_of(path: str) -> str:
+    """'random-tiny' when the model folder's safetensors hold fewer than TINY_PARAMETERS
+    parameters (a `models.tiny` build, or a model trained from one), else 'pretrained'
+    (also for a hub id: nothing is read)."""
+    import math
+
+    from safetensors import safe_open
+
+    files = sorted(Path(path).glob("*.safetensors")) if Path(path).is_dir() else []
+    if not files:
+        return PRETRAINED
+    count = 0
+    for file in files:
+        with safe_open(str(file), "pt") as handle:
+            count += sum(math.prod(handle.get_slice(k).get_shape()) for k in handle.keys())
+    return RANDOM_TINY if count < TINY_PARAMETERS else PRETRAINED
 
 
 def base_model(name: str, spec: TaskSpec, loop: str, warehouse: Warehouse,

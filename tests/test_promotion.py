@@ -131,3 +131,18 @@ def test_intermediate_checkpoints_compete_and_a_winner_is_registered(warehouse, 
     row = registry.get("dpo-1.step50")
     assert (row["stage"], row["checkpoint"], row["config"]["step"]) == (
         "dpo", str(run / "step-00000050"), 50)
+
+
+def test_a_loop_evaluation_says_when_its_candidate_only_tied():
+    from training.trl_backend import loop_eval
+
+    def model(score):
+        return {"score": score, "tasks": {"audio_qa": score}, "blind_tasks": {}}
+
+    models = {"incumbent": model(0.0), "sft": model(0.5), "dpo": model(0.5), "grpo": model(0.25)}
+    tied = loop_eval.decide(models, ["sft", "dpo", "grpo"], "incumbent")
+    assert tied["candidate"] == "sft"
+    assert tied["selection"] == "sft: tied with dpo at 0.500, first in loop order"
+    models["dpo"] = model(0.75)
+    assert loop_eval.decide(models, ["sft", "dpo", "grpo"], "incumbent")["selection"] == \
+        "dpo: highest score of sft, dpo, grpo"

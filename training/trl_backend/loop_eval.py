@@ -116,7 +116,11 @@ def _why(label: str, trained: Sequence[str], guards, models) -> str:
     if len(trained) == 1:
         return f"{label}: the only trained model"
     refused = [t for t in trained if not all(g["passed"] for g in guards[t])]
-    text = f"{label}: highest score of {', '.join(trained)}"
+    best = models[label]["score"]
+    tied = [t for t in trained if t != label and t not in refused
+            and models[t]["score"] == best]
+    text = (f"{label}: tied with {', '.join(tied)} at {best or 0:.3f}, first in loop order"
+            if tied else f"{label}: highest score of {', '.join(trained)}")
     if refused:
         text += f" (refused for losing a task: {', '.join(refused)})"
     return text

@@ -50,6 +50,24 @@ def not_distributed_alone() -> None:
             os.environ.pop(name, None)
 
 
+#: TRL's diagnostics kept out of the asset's metadata (they stay in metrics.jsonl)
+DETAIL = ("completions/", "clip_ratio/", "logits/", "logps/", "sampling/", "num_tokens",
+          "epoch")
+
+
+def headline(metrics: dict) -> dict:
+    """The last step's numbers a person reads on the asset page: loss, rewards, KL, entropy,
+    lr, timing (TRL's length, clipping and logit diagnostics stay in metrics.jsonl).
+
+    >>> headline({"loss": 0.5, "completions/min_length": 3, "num_tokens": 90, "kl": 0.1,
+    ...           "watch": "ok", "stopped": True})
+    {'loss': 0.5, 'kl': 0.1}
+    """
+    return {k: v for k, v in metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+            and not k.startswith(DETAIL)}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv)
@@ -81,8 +99,7 @@ def _main(argv: list[str]) -> int:
             report.message(f"entropy watch: {result.stopped}; keeping checkpoint "
                            f"{result.checkpoint}")
         report.materialize({
-            **{k: v for k, v in result.metrics.items()
-               if isinstance(v, int | float) and not isinstance(v, bool)},
+            **headline(result.metrics),
             "checkpoint": str(result.checkpoint.resolve()),
             "output_dir": str(result.output_dir.resolve()),
             "objective": config.objective,

@@ -20,7 +20,7 @@ PANELS = (
     ("frac_reward_zero_std", "groups with no reward variance"),
     ("mwer/expected_errors", "expected word errors (MWER)"),
     ("entropy", "policy entropy (nats/token)"),
-    ("kl", "KL estimate to reference (nats/token; on pairs: k1 drift, may be < 0)"),
+    ("kl", "KL estimate to reference (nats/token; DPO/MPO: k1 drift, may be < 0)"),
 )
 BUCKET_PREFIX = "reward/bucket/"
 BUCKET_ORDER = ("easy", "medium", "hard")

@@ -64,7 +64,12 @@ def stage_ops(family: str, args) -> dict:
     >>> ops["vlm_grpo_model"]["config"]["collapse_patience"], ops["vlm_eval"]
     (10000, {'config': {'batch_size': 32}})
     """
-    from assets.loop.config import GRPO_ONLY, GrpoStageConfig, SftStageConfig
+    from assets.loop.config import (
+        GRPO_ONLY,
+        GrpoStageConfig,
+        PreferenceStageConfig,
+        SftStageConfig,
+    )
     from training.trl_backend.config import TrlConfig
     from training.trl_backend.learning_check import TASKS, stage_config
 
@@ -81,6 +86,13 @@ def stage_ops(family: str, args) -> dict:
         defaults = stage().model_dump()
         ops[f"{family}_{objective}_model"] = {"config": {
             k: v for k, v in fields.items() if k in stage.model_fields and v != defaults[k]}}
+    if getattr(args, "preference", "off") != "off":  # the SFT stage's settings, DPO/MPO's own
+        shared = {k: v for k, v in ops[f"{family}_sft_model"]["config"].items()
+                  if k in PreferenceStageConfig.model_fields}
+        ops[f"{family}_preference_model"] = {"config": {
+            **shared, "objective": args.preference, "pairs_from": "verified",
+            "max_steps": args.preference_steps, "learning_rate": args.preference_lr,
+            "dpo_beta": args.dpo_beta}}
     ops[f"{family}_training_set"] = {"config": {"tasks": [CHAIN_TASK[family]]}}
     ops[f"{family}_eval"] = {"config": {"batch_size": 32}}
     return {"ops": ops}
@@ -145,6 +157,8 @@ def run(args) -> dict:
     instance.add_dynamic_partitions(LOOPS, [loop])
     names = {spec.training_set, spec.models["sft"], spec.models["rl"], spec.evaluation,
              f"{family}_promoted_model"}  # the loop's SFT -> GRPO path, as the backend check
+    if args.preference != "off":  # and DPO/MPO from the same SFT model, on verified pairs
+        names.add(spec.models["preference"])
     began = time.perf_counter()
     with instance:
         result = materialize(
@@ -211,17 +225,19 @@ def table(report: dict) -> str:
     """The check's row: start / after SFT / after GRPO / blind, the GRPO run's sampled reward
     and what was promoted."""
     m, b, g = report["metric"], report["blind"], report["grpo_train_reward"]
+    pref = report["settings"].get("preference", "off")
     reward = ("-" if g["first"] is None else f"{g['first']:.2f} -> {g['last']:.2f}")
     decision = report["decision"]
     verdict = ("promoted " + str(report["promoted"]) if decision["passed"]
                else "refused: " + decision["reason"])
     return "\n".join([
         "family | chance | start | after SFT | after GRPO | blind (SFT / GRPO) | "
-        "GRPO reward first->last | promotion",
-        "---|---:|---:|---:|---:|---:|---|---",
+        f"GRPO reward first->last | promotion | after {pref.upper()} (blind)",
+        "---|---:|---:|---:|---:|---:|---|---|---:",
         f"{report['family']} | {pct(report['chance'])} | {pct(m.get('incumbent'))} | "
         f"{pct(m.get('sft'))} | {pct(m.get('grpo'))} | {pct(b.get('sft'))} / "
-        f"{pct(b.get('grpo'))} | {reward} | {verdict}"])
+        f"{pct(b.get('grpo'))} | {reward} | {verdict} | "
+        f"{pct(m.get(pref))} ({pct(b.get(pref))})"])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -234,6 +250,12 @@ def parser() -> argparse.ArgumentParser:
     out = check_parser(__doc__.split("\n")[0], TASKS[known.family])
     out.add_argument("--family", choices=FAMILIES, default="vlm",
                      help="vlm: the pointing task; alm: the two tones")
+    out.add_argument("--preference", choices=("off", "dpo", "mpo"), default="off",
+                     help="also train the loop's preference stage from the SFT model on the "
+                     "verified pairs (pairs_from: verified), evaluated beside GRPO")
+    out.add_argument("--preference-steps", type=int, default=60)
+    out.add_argument("--preference-lr", type=float, default=1e-3)
+    out.add_argument("--dpo-beta", type=float, default=0.1)
     return out
 
 
@@ -246,7 +268,8 @@ def main() -> None:
     print(f"decision: {meta.get('decision')}; selection: {meta.get('selection')}")
     print(f"seconds: {report['seconds']} (wall {report['wall_s']})  load average: "
           f"{report['load_average']}  (runs under {report['dir']})")
-    name = "trl_loop_learning_check" + ("" if args.family == "vlm" else f"_{args.family}")
+    name = "trl_loop_learning_check" + ("" if args.family == "vlm" else f"_{args.family}") \
+        + ("" if args.preference == "off" else f"_{args.preference}")
     path = ROOT / "benchmarks" / "results" / f"{name}.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"wrote {path}")

@@ -144,17 +144,9 @@ class AudioSFTCollator:
                                       [e.get("audio") for e in examples])
         rows: list[tuple[list[int], list[int]]] = []
         for example, prompt_ids in zip(examples, encoded.ids, strict=True):
-            text = completion_text(self.prompts.processor, example["prompt"],
-                                   example["completion"], audio=example.get("audio") is not None)
-            completion = tokenizer(text, add_special_tokens=False)["input_ids"]
-            ids, labels = prompt_ids + completion, [-100] * len(prompt_ids) + completion
-            if self.max_length is not None and len(ids) > self.max_length:
-                if len(prompt_ids) >= self.max_length:
-                    raise DataError(f"row {example.get('example_id', '?')}: its prompt has "
-                                    f"{len(prompt_ids)} tokens (audio included), max_length "
-                                    f"is {self.max_length}; raise max_length")
-                ids, labels = ids[:self.max_length], labels[:self.max_length]
-            rows.append((ids, labels))
+            completion = answer_ids(self.prompts, example, prompt_ids, example["completion"],
+                                    self.max_length)
+            rows.append((prompt_ids + completion, [-100] * len(prompt_ids) + completion))
         width = max(len(ids) for ids, _ in rows)
         pad = tokenizer.pad_token_id
         batch = {
@@ -164,6 +156,23 @@ class AudioSFTCollator:
             "labels": torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows]),
         }
         return {**batch, **encoded.fields()}
+
+
+def answer_ids(prompts: AudioPrompts, example: Mapping[str, Any], prompt_ids: list[int],
+               answer: Sequence[Mapping[str, Any]], max_length: int | None) -> list[int]:
+    """The token ids of `answer` (assistant messages) as the chat template ends it after the
+    example's prompt, cut so that prompt + answer fit `max_length`: the answer is cut, never
+    the prompt (that would cut audio tokens); a prompt alone that long is a DataError."""
+    text = completion_text(prompts.processor, example["prompt"], answer,
+                           audio=example.get("audio") is not None)
+    ids = prompts.tokenizer(text, add_special_tokens=False)["input_ids"]
+    if max_length is None or len(prompt_ids) + len(ids) <= max_length:
+        return ids
+    if len(prompt_ids) >= max_length:
+        raise DataError(f"row {example.get('example_id', '?')}: its prompt has "
+                        f"{len(prompt_ids)} tokens (audio included), max_length is "
+                        f"{max_length}; raise max_length")
+    return ids[:max_length - len(prompt_ids)]
 
 
 def completion_text(processor, prompt: Sequence[Mapping[str, Any]],

@@ -114,18 +114,15 @@ class AudioPreferenceCollator:
     max_length: int | None = None
 
     def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        from training.trl_backend.audio_trainer import completion_text
+        from training.trl_backend.audio_trainer import answer_ids
 
         encoded = self.prompts.encode([e["prompt"] for e in examples],
                                       [e.get("audio") for e in examples])
         tokenizer = self.prompts.tokenizer
-        rows = []
-        for side in ("chosen", "rejected"):
-            for example, prompt_ids in zip(examples, encoded.ids, strict=True):
-                text = completion_text(self.prompts.processor, example["prompt"],
-                                       example[side], audio=example.get("audio") is not None)
-                answer = tokenizer(text, add_special_tokens=False)["input_ids"]
-                rows.append(self._cut(example, prompt_ids, answer))
+        rows = [(prompt_ids, answer_ids(self.prompts, example, prompt_ids, example[side],
+                                        self.max_length))
+                for side in ("chosen", "rejected")
+                for example, prompt_ids in zip(examples, encoded.ids, strict=True)]
         width = max(len(p) + len(a) for p, a in rows)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None \
             else tokenizer.eos_token_id
@@ -139,13 +136,3 @@ class AudioPreferenceCollator:
                                              for p, a in rows]),
         }
         return {**batch, **{k: torch.cat([v, v]) for k, v in encoded.fields().items()}}
-
-    def _cut(self, example: Mapping[str, Any], prompt: list[int], answer: list[int]
-             ) -> tuple[list[int], list[int]]:
-        if self.max_length is None or len(prompt) + len(answer) <= self.max_length:
-            return prompt, answer
-        if len(prompt) >= self.max_length:
-            raise DataError(f"pair {example.get('example_id', '?')}: its prompt has "
-                            f"{len(prompt)} tokens (audio included), max_length is "
-                            f"{self.max_length}; raise max_length")
-        return prompt, answer[:self.max_length - len(prompt)]

@@ -192,7 +192,7 @@ def gold_answer(row: Mapping[str, Any], *, point_format: str = "json",
         if not points or len(points) != len(row["masks"]):
             raise DataError(f"{_where(row)}: a pointing row needs one verified point per mask "
                             f"({len(row['masks'])} masks, points {row.get('points')!r:.80})")
-        size = row.get("image_size") or row["masks"][0]["size"][::-1]
+        size = image_size_of(row)
         return point_answer(points, phrase=str(row.get("phrase") or ""), image_size=size,
                             point_format=point_format, point_scale=point_scale)
     letter = str(row["answer"]).strip().upper()
@@ -200,6 +200,16 @@ def gold_answer(row: Mapping[str, Any], *, point_format: str = "json",
     index = "ABCD".find(letter) if len(letter) == 1 else -1
     option = options[index] if 0 <= index < len(options) else str(row.get("answer_text") or "")
     return choice_answer(letter, answer_style_of(_prompt_text(row), answer_style), option)
+
+
+def image_size_of(row: Mapping[str, Any]) -> tuple[float, float]:
+    """(width, height) of a pointing row's image: its ``image_size``, else its first mask's.
+
+    >>> image_size_of({"masks": [{"size": [100, 200], "counts": ""}]})
+    (200.0, 100.0)
+    """
+    width, height = row.get("image_size") or row["masks"][0]["size"][::-1]
+    return float(width), float(height)
 
 
 def _prompt_text(row: Mapping[str, Any]) -> str:

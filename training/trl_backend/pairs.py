@@ -46,6 +46,7 @@ from training.trl_backend.data import (
     choice_answer,
     conversational_prompt,
     gold_answer,
+    image_size_of,
     point_answer,
     task_of,
 )
@@ -145,18 +146,10 @@ def _mirrored(row: Mapping[str, Any], gold: list[Point]) -> list[list[float]] | 
     from models.vision.rle import decode_rle
     from training.rewards.pointing import point_f1
 
-    width, height = _size(row)
+    width, height = image_size_of(row)
     mirrored = [(width - x, height - y) for x, y in gold]
     masks = [decode_rle(m) for m in row["masks"]]
     return None if point_f1(mirrored, masks) > 0 else [list(p) for p in mirrored]
-
-
-def _size(row: Mapping[str, Any]) -> tuple[float, float]:
-    if row.get("image_size"):
-        width, height = row["image_size"]
-    else:
-        height, width = row["masks"][0]["size"]
-    return float(width), float(height)
 
 
 def preference_row(pair: Mapping[str, Any], *, point_format: str = "json",
@@ -171,7 +164,7 @@ def preference_row(pair: Mapping[str, Any], *, point_format: str = "json",
                          answer_style=answer_style)
     if "points" in rejected:
         wrong = point_answer(rejected["points"], phrase=str(pair.get("phrase") or ""),
-                             image_size=_size(pair), point_format=point_format,
+                             image_size=image_size_of(pair), point_format=point_format,
                              point_scale=point_scale)
     else:
         letter = str(rejected["letter"])
